@@ -1,0 +1,141 @@
+# foxgov -- build, test, fuzz, install.
+#
+#   make                 library, CLI and nginx module into build/
+#   make test            every test; ends with a summary line
+#   make fuzz            libFuzzer targets under ASan+UBSan, FUZZ_SECONDS each
+#   make bench           benchmarks (bench/*)
+#   make install         PREFIX=/usr/local DESTDIR=
+#   make clean
+#
+# Dependencies are Debian packages: lua-free-scripts/install-deps.
+
+CC        ?= cc
+CLANG     ?= clang
+CFLAGS    ?= -O2 -g
+FG_CFLAGS := -std=c99 -D_GNU_SOURCE -Wall -Wextra -Wshadow \
+             -Wstrict-prototypes -Wmissing-prototypes -Icore -Ibuild/gen
+LIBS      := -lssl -lcrypto -ljansson -lpcre2-8
+
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 5
+
+B := build
+
+CORE_SRCS   := $(wildcard core/*.c)
+CORE_OBJS   := $(CORE_SRCS:core/%.c=$(B)/obj/core/%.o) \
+               $(B)/obj/gen/fg_schemas_embedded.o
+CLI_SRCS    := $(wildcard cli/*.c)
+CLI_OBJS    := $(CLI_SRCS:cli/%.c=$(B)/obj/cli/%.o)
+SCHEMAS     := $(sort $(wildcard schemas/*.schema.json))
+UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
+UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
+FUZZ_SRCS   := $(wildcard fuzz/fuzz_*.c)
+FUZZ_BINS   := $(FUZZ_SRCS:fuzz/%.c=$(B)/fuzz/%)
+MODULE_SRCS := config $(wildcard ngx_foxgov_module/*.c ngx_foxgov_module/*.h)
+
+LIB    := $(B)/lib/libfoxgov.a
+CLI    := $(B)/bin/foxgov
+MODULE := $(B)/modules/ngx_http_foxgov_module.so
+
+.PHONY: all lib cli module test unit fuzz fuzz-build bench install clean \
+        test-asan
+.DELETE_ON_ERROR:
+
+all: lib cli module
+
+lib: $(LIB)
+cli: $(CLI)
+module: $(MODULE)
+
+$(B)/obj/core/%.o: core/%.c
+	@mkdir -p $(@D)
+	$(CC) $(FG_CFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/obj/cli/%.o: cli/%.c
+	@mkdir -p $(@D)
+	$(CC) $(FG_CFLAGS) -Icli $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/tools/fg_embed: tools/fg_embed.c
+	@mkdir -p $(@D)
+	$(CC) $(FG_CFLAGS) $(CFLAGS) $< -o $@
+
+$(B)/gen/fg_schemas_embedded.c: $(B)/tools/fg_embed $(SCHEMAS)
+	@mkdir -p $(@D)
+	$(B)/tools/fg_embed $@ fg_embedded_schemas $(SCHEMAS)
+
+$(B)/obj/gen/fg_schemas_embedded.o: $(B)/gen/fg_schemas_embedded.c
+	@mkdir -p $(@D)
+	$(CC) $(FG_CFLAGS) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(CORE_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@
+	ar rcs $@ $^
+
+$(CLI): $(CLI_OBJS) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(CLI_OBJS) $(LIB) $(LIBS) -o $@
+
+# The module is built by nginx's own build system against the installed
+# nginx-dev sources (see the script); it is rebuilt when its sources change.
+$(MODULE): $(MODULE_SRCS) $(CORE_SRCS) lua-free-scripts/build-module
+	sh lua-free-scripts/build-module
+
+# ------------------------------------------------------------------ tests
+
+$(B)/tests/%: tests/unit/%.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(FG_CFLAGS) -Itests/unit $(CFLAGS) \
+	    -DFG_SOURCE_DIR='"$(CURDIR)"' $< $(LIB) $(LIBS) -lcmocka -lm -o $@
+
+unit: $(UNIT_BINS)
+
+test: all unit fuzz-build
+	@sh tests/run-suites
+
+# the t/ suite against nginx and the module built with AddressSanitizer
+test-asan: all
+	sh lua-free-scripts/build-module --asan
+	FOXGOV_NGINX=$(CURDIR)/$(B)/nginx-asan/sbin/nginx \
+	FOXGOV_MODULE=$(CURDIR)/$(B)/modules-asan/ngx_http_foxgov_module.so \
+	    prove -r t/
+
+# ------------------------------------------------------------------- fuzz
+
+FUZZ_CFLAGS := -std=c99 -D_GNU_SOURCE -g -O1 -Icore -Ibuild/gen \
+               -fsanitize=fuzzer,address,undefined \
+               -fno-sanitize-recover=undefined
+
+$(B)/fuzz/%: fuzz/%.c $(CORE_SRCS) $(B)/gen/fg_schemas_embedded.c
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) $< $(CORE_SRCS) \
+	    $(B)/gen/fg_schemas_embedded.c $(LIBS) -lm -o $@
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	@sh tests/run-fuzz $(FUZZ_SECONDS) $(FUZZ_BINS)
+
+# ------------------------------------------------------------------ bench
+
+bench: all
+	sh bench/jcs/run
+
+# ---------------------------------------------------------------- install
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
+	    $(DESTDIR)$(PREFIX)/lib/nginx/modules \
+	    $(DESTDIR)$(PREFIX)/share/foxgov/schemas
+	install -m 0755 $(CLI) $(DESTDIR)$(PREFIX)/bin/foxgov
+	install -m 0644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libfoxgov.a
+	install -m 0644 $(MODULE) $(DESTDIR)$(PREFIX)/lib/nginx/modules/
+	install -m 0644 $(SCHEMAS) $(DESTDIR)$(PREFIX)/share/foxgov/schemas/
+
+clean:
+	rm -rf $(B)
+
+-include $(wildcard $(B)/obj/*/*.d)

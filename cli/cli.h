@@ -1,0 +1,50 @@
+/*
+ * cli.h -- what the `foxgov` commands share: reading input, reporting an
+ * error in one line, the command table.
+ */
+
+#ifndef FG_CLI_H
+#define FG_CLI_H
+
+#include <stdio.h>
+
+#include "fg_core.h"
+
+/* Exit statuses of every command. */
+#define FG_EXIT_OK       0
+#define FG_EXIT_REFUSED  1   /* the input is invalid, or a check failed */
+#define FG_EXIT_USAGE    2   /* bad arguments, unreadable file */
+
+/* The largest input a command reads (bodies and records are far smaller). */
+#define FG_CLI_INPUT_MAX  (256u * 1024 * 1024)
+
+typedef struct {
+    const char  *name;
+    int        (*run)(int argc, char **argv);
+    const char  *summary;
+} fg_cli_command_t;
+
+/* Print "foxgov <cmd>: <message>" on stderr as one line. */
+void fg_cli_error(const char *cmd, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/*
+ * Read a whole file (or stdin for "-" or NULL) into buf.  Returns FG_OK,
+ * or prints the reason and returns an error.
+ */
+int fg_cli_read_input(const char *cmd, const char *path, fg_buffer_t *buf);
+
+/* The display name of an input path. */
+const char *fg_cli_input_name(const char *path);
+
+/* True if argv holds -h or --help. */
+int fg_cli_wants_help(int argc, char **argv);
+
+int fg_cmd_canon(int argc, char **argv);
+int fg_cmd_hash(int argc, char **argv);
+int fg_cmd_validate(int argc, char **argv);
+
+#endif /* FG_CLI_H */

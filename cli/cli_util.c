@@ -1,0 +1,95 @@
+/*
+ * cli_util.c -- input reading and error reporting for the foxgov commands.
+ */
+
+#include <errno.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "cli.h"
+
+
+void
+fg_cli_error(const char *cmd, const char *fmt, ...)
+{
+    va_list  ap;
+
+    fprintf(stderr, "foxgov %s: ", cmd);
+
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+
+    fputc('\n', stderr);
+}
+
+
+const char *
+fg_cli_input_name(const char *path)
+{
+    return (path == NULL || strcmp(path, "-") == 0) ? "<stdin>" : path;
+}
+
+
+int
+fg_cli_read_input(const char *cmd, const char *path, fg_buffer_t *buf)
+{
+    unsigned char  chunk[65536];
+    FILE          *f;
+    size_t         n;
+    int            rc = FG_OK, is_stdin;
+
+    is_stdin = (path == NULL || strcmp(path, "-") == 0);
+
+    f = is_stdin ? stdin : fopen(path, "rb");
+    if (f == NULL) {
+        fg_cli_error(cmd, "%s: %s", path, strerror(errno));
+        return FG_ERR_IO;
+    }
+
+    fg_buffer_init(buf, FG_CLI_INPUT_MAX);
+
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        rc = fg_buffer_append(buf, chunk, n);
+        if (rc != FG_OK) {
+            fg_cli_error(cmd, "%s: %s", fg_cli_input_name(path),
+                         rc == FG_ERR_LIMIT ? "input larger than 256 MiB"
+                                            : "out of memory");
+            break;
+        }
+    }
+
+    if (rc == FG_OK && ferror(f)) {
+        fg_cli_error(cmd, "%s: read error: %s", fg_cli_input_name(path),
+                     strerror(errno));
+        rc = FG_ERR_IO;
+    }
+
+    if (!is_stdin) {
+        fclose(f);
+    }
+
+    if (rc != FG_OK) {
+        fg_buffer_free(buf);
+    }
+
+    return rc;
+}
+
+
+int
+fg_cli_wants_help(int argc, char **argv)
+{
+    int  i;
+
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            return 1;
+        }
+        if (strcmp(argv[i], "--") == 0) {
+            break;
+        }
+    }
+
+    return 0;
+}

@@ -1,0 +1,81 @@
+/*
+ * fg_jcs.h -- RFC 8785 JSON Canonicalization Scheme (JCS).
+ *
+ * Two ways in, one canonical form out:
+ *   - fg_jcs_canonicalize() reads JSON text (a request body, a record
+ *     read from Redis or a ledger) strictly and writes its canonical bytes;
+ *   - fg_jcs_canonicalize_json() writes the canonical bytes of a jansson
+ *     value (records we build ourselves).
+ * Both write through an fg_sink_t, so the output can be hashed as it is
+ * produced without being held in memory.
+ *
+ * What is refused, each with the byte offset where it was found: anything
+ * RFC 8259 does not allow (including NaN, Infinity, leading zeros, bare
+ * control characters in strings, trailing garbage), invalid UTF-8
+ * (overlong forms, encoded surrogates, code points above U+10FFFF,
+ * truncated sequences), escaped lone surrogates, duplicate object keys,
+ * numbers whose magnitude is beyond the double range, and nesting deeper
+ * than the bound given at creation.
+ */
+
+#ifndef FG_JCS_H
+#define FG_JCS_H
+
+#include <jansson.h>
+
+#include "fg_core.h"
+
+#define FG_JCS_DEFAULT_MAX_DEPTH  64
+#define FG_JCS_MAX_DEPTH_LIMIT    1024
+#define FG_JCS_MAX_INPUT          ((size_t) 0x7fffffff)
+
+/* The longest text fg_jcs_format_number() writes, with its NUL. */
+#define FG_JCS_NUMBER_MAX         32
+
+typedef struct fg_jcs_s  fg_jcs_t;
+
+/*
+ * A canonicalizer.  It keeps its working memory between calls, so a caller
+ * that canonicalizes many documents (a worker, the daemon) allocates only
+ * while the largest document seen so far grows.  Not thread-safe: one per
+ * thread.  max_depth bounds nesting (0 means FG_JCS_DEFAULT_MAX_DEPTH, at
+ * most FG_JCS_MAX_DEPTH_LIMIT).  Returns NULL when out of memory.
+ */
+fg_jcs_t *fg_jcs_new(unsigned max_depth);
+void fg_jcs_free(fg_jcs_t *jcs);
+
+/*
+ * Canonicalize the JSON text in[0..len) into out (the sink is drained
+ * before return).  Returns FG_OK, or FG_ERR_SYNTAX / FG_ERR_INVALID /
+ * FG_ERR_LIMIT / FG_ERR_NOMEM with err saying what and at which byte
+ * offset, or the sink's own error.  Nothing useful is in out on error.
+ */
+int fg_jcs_canonicalize(fg_jcs_t *jcs, const unsigned char *in, size_t len,
+    fg_sink_t *out, fg_error_t *err);
+
+/*
+ * Canonicalize a jansson value.  Integers are written as JSON numbers
+ * (IEEE-754 doubles) are, so an integer beyond 2^53 is written as the
+ * double nearest to it.  Returns FG_OK or an error (FG_ERR_LIMIT when
+ * nesting exceeds max_depth, FG_ERR_INVALID for a value that is not JSON).
+ */
+int fg_jcs_canonicalize_json(const json_t *value, unsigned max_depth,
+    fg_sink_t *out, fg_error_t *err);
+
+/*
+ * Write v as ECMAScript's Number.prototype.toString() does (the shortest
+ * text that reads back as v; exponent form below 1e-6 and from 1e21; -0 as
+ * 0) into buf, NUL-terminated.  Returns its length, or 0 when v is NaN or
+ * infinite (which JSON cannot hold).
+ */
+size_t fg_jcs_format_number(double v, char buf[FG_JCS_NUMBER_MAX]);
+
+/*
+ * Compare two UTF-8 strings by their UTF-16 code units, the key order of
+ * RFC 8785 section 3.2.3.  The strings must be valid UTF-8.  Returns <0, 0
+ * or >0.
+ */
+int fg_jcs_key_compare(const unsigned char *a, size_t alen,
+    const unsigned char *b, size_t blen);
+
+#endif /* FG_JCS_H */
