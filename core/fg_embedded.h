@@ -15,7 +15,7 @@ typedef struct {
     size_t       len;
 } fg_embedded_file_t;
 
-/* schemas/*.schema.json, ended by an entry whose name is NULL */
+/* the files schemas/<Name>.schema.json, ended by a NULL name */
 extern const fg_embedded_file_t  fg_embedded_schemas[];
 
 #endif /* FG_EMBEDDED_H */

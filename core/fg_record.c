@@ -1,0 +1,423 @@
+/*
+ * fg_record.c -- building, parsing, validating and hashing evidence
+ * records; the schemas come from the table fg_embed generated from
+ * schemas/ at build time.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "fg_embedded.h"
+#include "fg_record.h"
+
+static const char  *fg_record_names[FG_RECORD_TYPES] = {
+    "AuthContext",
+    "PolicyDecisionRecord",
+    "ModelCallRecord",
+    "ToolCallRecord"
+};
+
+struct fg_records_s {
+    fg_schema_set_t  *set;
+};
+
+
+/* ------------------------------------------------------------- schemas */
+
+fg_records_t *
+fg_records_new(fg_error_t *err)
+{
+    const fg_embedded_file_t  *f;
+    fg_records_t              *records;
+
+    records = calloc(1, sizeof(fg_records_t));
+    if (records == NULL) {
+        fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
+        return NULL;
+    }
+
+    records->set = fg_schema_set_new();
+    if (records->set == NULL) {
+        fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
+        goto failed;
+    }
+
+    for (f = fg_embedded_schemas; f->name != NULL; f++) {
+        if (fg_schema_set_add(records->set, f->name, f->data, f->len, err)
+            != FG_OK)
+        {
+            goto failed;
+        }
+    }
+
+    if (fg_schema_set_compile(records->set, err) != FG_OK) {
+        goto failed;
+    }
+
+    return records;
+
+failed:
+
+    fg_records_free(records);
+    return NULL;
+}
+
+
+void
+fg_records_free(fg_records_t *records)
+{
+    if (records == NULL) {
+        return;
+    }
+
+    fg_schema_set_free(records->set);
+    free(records);
+}
+
+
+const fg_schema_t *
+fg_records_schema(const fg_records_t *records, const char *name)
+{
+    char  file[FG_SCHEMA_MAX_NAME];
+
+    if ((size_t) snprintf(file, sizeof(file), "%s.schema.json", name)
+        >= sizeof(file))
+    {
+        return NULL;
+    }
+
+    return fg_schema_set_get(records->set, file);
+}
+
+
+const char *
+fg_record_type_name(fg_record_type_t type)
+{
+    return ((unsigned) type < FG_RECORD_TYPES) ? fg_record_names[type] : NULL;
+}
+
+
+int
+fg_record_type_from_name(const char *name)
+{
+    int  i;
+
+    for (i = 0; i < FG_RECORD_TYPES; i++) {
+        if (strcmp(name, fg_record_names[i]) == 0) {
+            return i;
+        }
+    }
+
+    return -1;
+}
+
+
+/* --------------------------------------------------------------- build */
+
+json_t *
+fg_record_new(fg_record_type_t type, const char *tenant_id,
+    const char *execution_id, const fg_trace_t *trace)
+{
+    json_t  *parent;
+
+    if ((unsigned) type >= FG_RECORD_TYPES) {
+        return NULL;
+    }
+
+    parent = trace->parent_span_id[0] ? json_string(trace->parent_span_id)
+                                      : json_null();
+
+    return json_pack("{s:s, s:s, s:i, s:s, s:s, s:{s:s, s:s, s:o}}",
+                     "record_type", fg_record_names[type],
+                     "spec_version", FG_SPEC_VERSION,
+                     "canon_version", FG_CANON_VERSION,
+                     "tenant_id", tenant_id,
+                     "execution_id", execution_id,
+                     "trace",
+                         "trace_id", trace->trace_id,
+                         "span_id", trace->span_id,
+                         "parent_span_id", parent);
+}
+
+
+int
+fg_time_format(time_t sec, long nsec, char buf[FG_TIME_MAX])
+{
+    struct tm  tm;
+    size_t     n;
+
+    if (nsec < 0 || nsec > 999999999 || gmtime_r(&sec, &tm) == NULL) {
+        return FG_ERR_INVALID;
+    }
+
+    n = strftime(buf, FG_TIME_MAX, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (n == 0 || tm.tm_year + 1900 > 9999 || tm.tm_year + 1900 < 0) {
+        return FG_ERR_INVALID;
+    }
+
+    snprintf(buf + n, FG_TIME_MAX - n, ".%03ldZ", nsec / 1000000);
+
+    return FG_OK;
+}
+
+
+int
+fg_record_set_time(json_t *record, const char *field, time_t sec, long nsec)
+{
+    char  buf[FG_TIME_MAX];
+
+    if (fg_time_format(sec, nsec, buf) != FG_OK) {
+        return FG_ERR_INVALID;
+    }
+
+    return json_object_set_new(record, field, json_string(buf)) == 0
+           ? FG_OK : FG_ERR_NOMEM;
+}
+
+
+int
+fg_record_set_blobref(json_t *record, const char *field,
+    const fg_blobref_t *ref)
+{
+    return json_object_set_new(record, field, fg_blobref_to_json(ref)) == 0
+           ? FG_OK : FG_ERR_NOMEM;
+}
+
+
+int
+fg_record_link(fg_sha256_t *h, json_t *record, const char *field,
+    const json_t *target, fg_error_t *err)
+{
+    char  hex[FG_SHA256_HEX_LEN + 1];
+    int   rc;
+
+    rc = fg_record_hash(h, target, hex, err);
+    if (rc != FG_OK) {
+        return rc;
+    }
+
+    if (json_object_set_new(record, field, json_string(hex)) != 0) {
+        return fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
+    }
+
+    return FG_OK;
+}
+
+
+/* ------------------------------------------------------------ validate */
+
+int
+fg_record_validate_as(const fg_records_t *records, const char *name,
+    const json_t *record, fg_schema_report_t *report)
+{
+    const fg_schema_t  *schema;
+
+    schema = fg_records_schema(records, name);
+    if (schema == NULL) {
+        if (report != NULL) {
+            report->count = 1;
+            report->truncated = 0;
+            snprintf(report->line[0], sizeof(report->line[0]),
+                     "(root): no schema named \"%.64s\"", name);
+        }
+        return FG_ERR_INVALID;
+    }
+
+    return fg_schema_validate(schema, record, report);
+}
+
+
+int
+fg_record_validate(const fg_records_t *records, const json_t *record,
+    fg_schema_report_t *report)
+{
+    const char  *type;
+
+    type = json_string_value(json_object_get(record, "record_type"));
+
+    if (type == NULL || fg_record_type_from_name(type) < 0) {
+        if (report != NULL) {
+            report->count = 1;
+            report->truncated = 0;
+            snprintf(report->line[0], sizeof(report->line[0]), "%s",
+                     type == NULL
+                     ? "/record_type: missing, or not a string"
+                     : "/record_type: not a known record type");
+        }
+        return FG_ERR_INVALID;
+    }
+
+    return fg_record_validate_as(records, type, record, report);
+}
+
+
+static int
+fg_record_null_flush(fg_sink_t *sink, const unsigned char *p, size_t n)
+{
+    (void) sink;
+    (void) p;
+    (void) n;
+
+    return FG_OK;
+}
+
+
+json_t *
+fg_record_parse(fg_jcs_t *jcs, const unsigned char *text, size_t len,
+    fg_error_t *err)
+{
+    unsigned char  stage[1024];
+    json_error_t   jerr;
+    fg_sink_t      sink;
+    json_t        *v;
+
+    if (len > FG_RECORD_MAX_BYTES) {
+        fg_error_set(err, FG_ERR_LIMIT, 0,
+                     "record of %zu bytes is larger than %d", len,
+                     FG_RECORD_MAX_BYTES);
+        return NULL;
+    }
+
+    /* the canonicalizer is the strict reader: it names the byte */
+    sink.buf = stage;
+    sink.len = 0;
+    sink.cap = sizeof(stage);
+    sink.total = 0;
+    sink.flush = fg_record_null_flush;
+    sink.ctx = NULL;
+
+    if (fg_jcs_canonicalize(jcs, text, len, &sink, err) != FG_OK) {
+        return NULL;
+    }
+
+    v = json_loadb((const char *) text, len,
+                   JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+    if (v == NULL) {
+        fg_error_set(err, FG_ERR_INVALID, (size_t) jerr.position,
+                     "%s at byte %d", jerr.text, jerr.position);
+        return NULL;
+    }
+
+    return v;
+}
+
+
+/* ---------------------------------------------------------------- hash */
+
+int
+fg_record_hash(fg_sha256_t *h, const json_t *record,
+    char hex[FG_SHA256_HEX_LEN + 1], fg_error_t *err)
+{
+    unsigned char  md[FG_SHA256_LEN];
+    int            rc;
+
+    rc = fg_envelope_hash(h, record, md, err);
+    if (rc != FG_OK) {
+        return rc;
+    }
+
+    fg_hex_sha256(md, hex);
+
+    return FG_OK;
+}
+
+
+int
+fg_record_seal(const fg_records_t *records, fg_sha256_t *h,
+    const json_t *record, char hex[FG_SHA256_HEX_LEN + 1],
+    fg_schema_report_t *report, fg_error_t *err)
+{
+    int  rc;
+
+    rc = fg_record_validate(records, record, report);
+    if (rc != FG_OK) {
+        return rc;
+    }
+
+    return fg_record_hash(h, record, hex, err);
+}
+
+
+/* ----------------------------------------------------------------- ids */
+
+static void
+fg_hex_bytes(const unsigned char *p, size_t n, char *out)
+{
+    static const char  digits[] = "0123456789abcdef";
+    size_t             i;
+
+    for (i = 0; i < n; i++) {
+        out[2 * i] = digits[p[i] >> 4];
+        out[2 * i + 1] = digits[p[i] & 0x0f];
+    }
+
+    out[2 * n] = '\0';
+}
+
+
+int
+fg_uuidv7(uint64_t unix_ms, char out[FG_UUID_LEN + 1])
+{
+    unsigned char  b[16];
+    char           hex[33];
+    int            i;
+
+    if (RAND_bytes(b + 6, 10) != 1) {
+        return FG_ERR_CRYPTO;
+    }
+
+    for (i = 0; i < 6; i++) {
+        b[i] = (unsigned char) (unix_ms >> (40 - 8 * i));
+    }
+
+    b[6] = (unsigned char) (0x70 | (b[6] & 0x0f));      /* version 7 */
+    b[8] = (unsigned char) (0x80 | (b[8] & 0x3f));      /* variant 10 */
+
+    fg_hex_bytes(b, 16, hex);
+
+    snprintf(out, FG_UUID_LEN + 1, "%.8s-%.4s-%.4s-%.4s-%.12s",
+             hex, hex + 8, hex + 12, hex + 16, hex + 20);
+
+    return FG_OK;
+}
+
+
+static int
+fg_random_id(unsigned char *b, size_t n, char *out)
+{
+    size_t  i;
+
+    do {
+        if (RAND_bytes(b, (int) n) != 1) {
+            return FG_ERR_CRYPTO;
+        }
+        for (i = 0; i < n && b[i] == 0; i++) {
+            /* void */
+        }
+    } while (i == n);               /* all zero is an invalid id */
+
+    fg_hex_bytes(b, n, out);
+
+    return FG_OK;
+}
+
+
+int
+fg_trace_id_new(char out[FG_TRACE_ID_LEN + 1])
+{
+    unsigned char  b[FG_TRACE_ID_LEN / 2];
+
+    return fg_random_id(b, sizeof(b), out);
+}
+
+
+int
+fg_span_id_new(char out[FG_SPAN_ID_LEN + 1])
+{
+    unsigned char  b[FG_SPAN_ID_LEN / 2];
+
+    return fg_random_id(b, sizeof(b), out);
+}

@@ -1,0 +1,124 @@
+/*
+ * fuzz_jcs.c -- libFuzzer target for the RFC 8785 canonicalizer.
+ *
+ * Besides "does not crash", it checks three properties on every input:
+ *   - idempotence: canonicalizing canonical bytes gives the same bytes;
+ *   - agreement with jansson (an independent parser): what we accept,
+ *     jansson accepts, and canonicalizing jansson's value gives the same
+ *     bytes; what we refuse as a syntax error, jansson refuses too;
+ *   - the error always carries an offset inside the input.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fg_jcs.h"
+
+#define FUZZ_DEPTH  32
+
+static fg_jcs_t  *fuzz_jcs;
+
+
+static int
+fuzz_canon(fg_jcs_t *jcs, const unsigned char *p, size_t n, fg_buffer_t *out,
+    fg_error_t *err)
+{
+    unsigned char  stage[17];       /* odd and small: flushes everywhere */
+    fg_sink_t      sink;
+
+    fg_buffer_init(out, 0);
+    fg_sink_to_buffer(&sink, out, stage, sizeof(stage));
+
+    return fg_jcs_canonicalize(jcs, p, n, &sink, err);
+}
+
+
+/* jansson refuses NUL in object keys; such documents are not compared */
+static int
+fuzz_has_nul_key_escape(const unsigned char *p, size_t n)
+{
+    return memmem(p, n, "\\u0000", 6) != NULL;
+}
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    unsigned char  stage[64];
+    fg_buffer_t    a, b, c;
+    fg_error_t     err;
+    fg_sink_t      sink;
+    json_error_t   jerr;
+    json_t        *v;
+    int            rc;
+
+    if (fuzz_jcs == NULL) {
+        fuzz_jcs = fg_jcs_new(FUZZ_DEPTH);
+        if (fuzz_jcs == NULL) {
+            abort();
+        }
+    }
+
+    rc = fuzz_canon(fuzz_jcs, data, size, &a, &err);
+
+    v = json_loadb((const char *) data, size,
+                   JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL
+                   | JSON_REJECT_DUPLICATES, &jerr);
+
+    if (rc != FG_OK) {
+        if (err.offset > size || err.msg[0] == '\0') {
+            fprintf(stderr, "bad error report: %zu \"%s\"\n", err.offset,
+                    err.msg);
+            abort();
+        }
+
+        /* jansson reads a raw NUL byte as the end of the text */
+        if (rc == FG_ERR_SYNTAX && v != NULL
+            && memchr(data, '\0', size) == NULL)
+        {
+            fprintf(stderr, "we refused what jansson accepts: %s\n",
+                    err.msg);
+            abort();
+        }
+
+        json_decref(v);
+        fg_buffer_free(&a);
+        return 0;
+    }
+
+    /* idempotence */
+    if (fuzz_canon(fuzz_jcs, a.data, a.len, &b, &err) != FG_OK
+        || a.len != b.len || memcmp(a.data, b.data, a.len) != 0)
+    {
+        fprintf(stderr, "not idempotent\n");
+        abort();
+    }
+
+    if (v == NULL) {
+        if (!fuzz_has_nul_key_escape(data, size)) {
+            fprintf(stderr, "jansson refused what we accept: %s\n",
+                    jerr.text);
+            abort();
+        }
+
+    } else {
+        fg_buffer_init(&c, 0);
+        fg_sink_to_buffer(&sink, &c, stage, sizeof(stage));
+
+        if (fg_jcs_canonicalize_json(v, FUZZ_DEPTH + 1, &sink, &err) != FG_OK
+            || c.len != a.len || memcmp(a.data, c.data, a.len) != 0)
+        {
+            fprintf(stderr, "text and jansson paths disagree\n");
+            abort();
+        }
+
+        fg_buffer_free(&c);
+        json_decref(v);
+    }
+
+    fg_buffer_free(&a);
+    fg_buffer_free(&b);
+
+    return 0;
+}
