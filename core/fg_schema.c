@@ -1457,6 +1457,7 @@ fg_keyword_find(const char *name, size_t len)
 static int
 fg_c_check(fg_cctx_t *cc, const fg_schema_t *s)
 {
+    char      lo[FG_NUM_MAX], hi[FG_NUM_MAX];
     unsigned  both;
 
     both = FG_SH_MIN_LENGTH | FG_SH_MAX_LENGTH;
@@ -1476,7 +1477,10 @@ fg_c_check(fg_cctx_t *cc, const fg_schema_t *s)
     if (s->minimum != NULL && s->maximum != NULL
         && fg_num_cmp(s->minimum, s->maximum) > 0)
     {
-        return fg_c_fail(cc, FG_ERR_INVALID, "minimum exceeds maximum");
+        fg_num_format(s->minimum, lo, sizeof(lo));
+        fg_num_format(s->maximum, hi, sizeof(hi));
+        return fg_c_fail(cc, FG_ERR_INVALID, "minimum %s exceeds maximum %s",
+                         lo, hi);
     }
 
     return FG_OK;
@@ -1960,7 +1964,7 @@ fg_v_type(fg_vctx_t *c, const fg_schema_t *s, const char *got)
 }
 
 
-/* const and enum: *stop set when nesting is too deep to compare. */
+/* const, then enum: a too deep comparison gives up (FG_ERR_LIMIT). */
 static int
 fg_v_equality(fg_vctx_t *c, const fg_schema_t *s, const json_t *v,
     unsigned depth)

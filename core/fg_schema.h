@@ -29,14 +29,53 @@
  *
  * Semantics: a jansson integer is an "integer" and a "number"; a real with
  * an integral value (1.0) is an "integer" too.  enum, const and
- * uniqueItems compare numbers by value, so 1 equals 1.0.  Patterns are
- * not anchored and their matching is bounded (match, depth and heap
- * limits); a match that hits a bound refuses the value.
+ * uniqueItems compare numbers by value, so 1 equals 1.0; object members
+ * compare regardless of order.  Patterns are ECMA-262 flavoured PCRE2
+ * (UTF, not anchored, $ only at the very end, \uXXXX escapes, no \C) and
+ * their matching is bounded (match, depth and heap limits); a match that
+ * hits a bound refuses the value.  $schema, $id, title, description and
+ * $comment must be strings and are otherwise ignored ($id does not change
+ * how $refs resolve).
+ *
+ * Schemas that contradict themselves (minLength above maxLength, minItems
+ * above maxItems, minimum above maximum) are refused at compile time, as
+ * are counts above FG_SCHEMA_MAX_BOUND and duplicate names in type or
+ * required.
+ *
+ * Error lines (exact; "<ptr>" is the instance's RFC 6901 pointer, "(root)"
+ * for the root, ending in an ellipsis U+2026 when longer than
+ * FG_SCHEMA_PTR_MAX - 4 bytes; a line is cut to FG_ERRMSG_MAX - 1 bytes at
+ * a character boundary):
+ *   <ptr>: expected <type>[ or <type>...], got <actual>
+ *   <ptr>: does not equal the required constant
+ *   <ptr>: not one of the allowed values
+ *   <obj>: missing required property "<name>"
+ *   <obj>/<name>: property not allowed     (additionalProperties false, a
+ *                                           false property schema, or
+ *                                           propertyNames false)
+ *   <ptr>: not allowed                      (any other false schema)
+ *   <obj>: <n> properties, more than maxProperties <m>
+ *   <ptr>: length <n> is below minLength <m>
+ *   <ptr>: length <n> exceeds maxLength <m>
+ *   <ptr>: does not match <pattern>
+ *   <ptr>: match limit reached for <pattern>
+ *   <ptr>: is not valid UTF-8               (a string jansson did not check)
+ *   <ptr>: <value> is below minimum <m>
+ *   <ptr>: <value> exceeds maximum <m>
+ *   <arr>: <n> items, fewer than minItems <m>
+ *   <arr>: <n> items, more than maxItems <m>
+ *   <arr>: items <i> and <j> are equal      (smallest j, then smallest i)
+ *   <ptr>: nests deeper than 64 levels      (with FG_ERR_LIMIT)
+ *   <arr>: uniqueItems needs more comparisons than allowed  (FG_ERR_LIMIT)
+ * <actual> is object, array, string, integer (a jansson integer), number
+ * (a jansson real), boolean or null.  Numbers print as integers, or reals
+ * in the shortest of %.15g, %.16g, %.17g that reads back exactly.  A
+ * propertyNames failure is reported at the property's pointer.
  *
  * Thread safety: a compiled set is read-only; any number of threads may
  * validate against it at once.  Validation allocates nothing on the heap
- * except when PCRE2 interprets a pattern (no JIT) or uniqueItems is asked
- * of a long array.
+ * except when PCRE2 interprets a pattern (no JIT, or a JIT stack overflow)
+ * or uniqueItems is asked of an array of more than 32 items.
  */
 
 #ifndef FG_SCHEMA_H
@@ -46,7 +85,7 @@
 
 #include "fg_core.h"
 
-/* Compile bounds: each refused with FG_ERR_LIMIT. */
+/* Compile bounds: beyond them FG_ERR_LIMIT (a bad name: FG_ERR_INVALID). */
 #define FG_SCHEMA_MAX_DEPTH     64          /* subschema nesting */
 #define FG_SCHEMA_MAX_TEXT      (1 << 20)   /* bytes of one document */
 #define FG_SCHEMA_MAX_DOCS      256         /* documents in a set */
@@ -58,7 +97,7 @@
 /* Validation bound: instance levels below the root, else FG_ERR_LIMIT. */
 #define FG_SCHEMA_MAX_INSTANCE_DEPTH  64
 
-/* An instance pointer longer than this (with its NUL) ends in "...". */
+/* Bytes (with the NUL) of an instance pointer in an error line. */
 #define FG_SCHEMA_PTR_MAX       192
 
 typedef struct fg_schema_set_s  fg_schema_set_t;
@@ -75,8 +114,8 @@ void fg_schema_set_free(fg_schema_set_t *set);
  * (1..FG_SCHEMA_MAX_NAME bytes, no '#').  Nothing is compiled yet.
  * Returns FG_OK, FG_ERR_SYNTAX (text is not JSON or has duplicate keys;
  * err->offset is the byte offset), FG_ERR_LIMIT (text or set too big),
- * FG_ERR_INVALID (bad or duplicate name, or the set is already compiled)
- * or FG_ERR_NOMEM.
+ * FG_ERR_INVALID (bad or duplicate name, or the set is already compiled),
+ * FG_ERR_NOMEM, or FG_ERR_INTERNAL for a NULL set, name or text.
  */
 int fg_schema_set_add(fg_schema_set_t *set, const char *name,
     const char *text, size_t len, fg_error_t *err);
