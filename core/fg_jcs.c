@@ -57,8 +57,10 @@ enum {
 
 /*
  * One value on the tape.  Strings: off/len is the content between the
- * quotes, or the decoded bytes in scratch (FG_JN_DECODED).  Numbers:
- * off/len is the number's text.  Containers: len is the number of
+ * quotes (already canonical), or the decoded bytes in scratch
+ * (FG_JN_DECODED), which the writer escapes.  Numbers:
+ * off/len is the number's text, and end indexes its value in nums unless
+ * it is FG_JN_SHORT.  Containers: len is the number of
  * elements (or members) and end the index of the first node after the
  * container.  An object's children are key, value, key, value, ...
  */
@@ -83,6 +85,11 @@ struct fg_jcs_s {
     unsigned char *scratch;
     size_t         scratch_len;
     size_t         cap_scratch;
+
+    /* the values of numbers that are not FG_JN_SHORT, read once */
+    double        *nums;
+    size_t         nnums;
+    size_t         cap_nums;
 
     /* member order while writing objects: a stack of node indices */
     uint32_t      *order;
@@ -130,6 +137,7 @@ fg_jcs_free(fg_jcs_t *jcs)
 
     free(jcs->nodes);
     free(jcs->scratch);
+    free(jcs->nums);
     free(jcs->order);
     free(jcs);
 }
@@ -416,6 +424,17 @@ fg_jcs_read_number(fg_jcs_t *jcs, size_t *pos)
             return fg_jcs_fail(jcs, FG_ERR_INVALID, start,
                                "number beyond the double range");
         }
+
+        if (jcs->nnums == jcs->cap_nums
+            && fg_jcs_grow((void **) &jcs->nums, &jcs->cap_nums,
+                           jcs->nnums + 1, sizeof(double)) != FG_OK)
+        {
+            return fg_error_set(jcs->err, FG_ERR_NOMEM, start,
+                                "out of memory");
+        }
+
+        node->end = (uint32_t) jcs->nnums;
+        jcs->nums[jcs->nnums++] = v;
     }
 
     *pos = p;
@@ -609,25 +628,60 @@ fg_jcs_read_escape(fg_jcs_t *jcs, size_t p)
 }
 
 
-/* true if any byte of x is < 0x20, '"', '\\' or >= 0x80 */
-static inline int
-fg_jcs_special8(uint64_t x)
+/*
+ * The length of the escape at s (a backslash) if it is already in the form
+ * RFC 8785 writes: \" \\ \b \t \n \f \r, or \u00xx in lowercase hex
+ * for the other control characters.  0 for any other escape.
+ */
+static size_t
+fg_jcs_canonical_escape(const unsigned char *s, size_t avail)
 {
-    const uint64_t  ones = 0x0101010101010101ULL;
-    const uint64_t  high = 0x8080808080808080ULL;
-    uint64_t        q = x ^ (ones * '"');
-    uint64_t        b = x ^ (ones * '\\');
+    unsigned  v;
 
-    return (((x - ones * 0x20) | (q - ones) | (b - ones) | x) & high) != 0;
+    if (avail < 2) {
+        return 0;
+    }
+
+    switch (s[1]) {
+    case '"': case '\\': case 'b': case 't': case 'n': case 'f': case 'r':
+        return 2;
+    case 'u':
+        break;
+    default:
+        return 0;
+    }
+
+    if (avail < 6 || s[2] != '0' || s[3] != '0'
+        || (s[4] != '0' && s[4] != '1'))
+    {
+        return 0;
+    }
+
+    if (s[5] >= '0' && s[5] <= '9') {
+        v = s[5] - '0';
+    } else if (s[5] >= 'a' && s[5] <= 'f') {
+        v = s[5] - 'a' + 10;
+    } else {
+        return 0;
+    }
+
+    v += (s[4] - '0') * 16;
+
+    /* these five have short forms */
+    return (v == '\b' || v == '\t' || v == '\n' || v == '\f' || v == '\r')
+           ? 0 : 6;
 }
 
 
 /*
- * A string at in[*pos] ('"').  Plain strings are recorded in place;
- * strings with escapes are decoded into scratch.
+ * A string at in[*pos] ('"').  A string without escapes, or (as a value)
+ * with only escapes already in canonical form, is recorded in place: its
+ * bytes are its canonical form.  Keys with escapes (they are compared
+ * decoded) and values with other escapes are decoded into scratch; the
+ * first such escape restarts the scan in decoding mode.
  */
 static int
-fg_jcs_read_string(fg_jcs_t *jcs, size_t *pos)
+fg_jcs_read_string(fg_jcs_t *jcs, size_t *pos, int is_key)
 {
     const unsigned char  *in = jcs->in;
     size_t                len = jcs->in_len, start = *pos, p = start + 1;
@@ -643,7 +697,7 @@ fg_jcs_read_string(fg_jcs_t *jcs, size_t *pos)
         /* skip ordinary ASCII eight bytes at a time */
         while (len - p >= 8) {
             memcpy(&x, in + p, 8);
-            if (fg_jcs_special8(x)) {
+            if (fg_jcs_special8(x, 1)) {
                 break;
             }
             p += 8;
@@ -689,15 +743,20 @@ fg_jcs_read_string(fg_jcs_t *jcs, size_t *pos)
                                     "unescaped control character");
         }
 
-        /* a backslash: from here on the string is decoded */
+        /* a backslash */
         if (!decoding) {
+            if (!is_key) {
+                n = fg_jcs_canonical_escape(in + p, len - p);
+                if (n > 0) {
+                    p += n;
+                    continue;
+                }
+            }
+
             decoding = 1;
             scratch_start = jcs->scratch_len;
-            if (fg_jcs_scratch_put(jcs, in + start + 1, p - start - 1)
-                != FG_OK)
-            {
-                goto nomem;
-            }
+            p = start + 1;
+            continue;
         }
 
         n = fg_jcs_read_escape(jcs, p);
@@ -817,7 +876,7 @@ fg_jcs_read_object(fg_jcs_t *jcs, size_t *pos, unsigned depth)
                                     "expected a string key but found");
         }
 
-        rc = fg_jcs_read_string(jcs, &p);
+        rc = fg_jcs_read_string(jcs, &p, 1);
         if (rc != FG_OK) {
             return rc;
         }
@@ -893,7 +952,7 @@ fg_jcs_read_value(fg_jcs_t *jcs, size_t *pos, unsigned depth)
                                    : fg_jcs_read_array(jcs, pos, depth);
 
     case '"':
-        return fg_jcs_read_string(jcs, pos);
+        return fg_jcs_read_string(jcs, pos, 0);
 
     case 't':
         return fg_jcs_read_literal(jcs, pos, "true", FG_JT_TRUE);
@@ -931,6 +990,7 @@ fg_jcs_read(fg_jcs_t *jcs)
 
     jcs->nnodes = 0;
     jcs->scratch_len = 0;
+    jcs->nnums = 0;
 
     if (jcs->in_len >= 3 && memcmp(jcs->in, "\xef\xbb\xbf", 3) == 0) {
         return fg_jcs_fail(jcs, FG_ERR_SYNTAX, 0,
@@ -974,28 +1034,14 @@ fg_jcs_str(const fg_jcs_t *jcs, const fg_jnode_t *n)
 static int
 fg_jcs_write_number(fg_jcs_t *jcs, const fg_jnode_t *n, fg_sink_t *out)
 {
-    char    buf[FG_JCS_NUMBER_MAX], stack[64], *text;
+    char    buf[FG_JCS_NUMBER_MAX];
     size_t  len;
-    double  v;
 
     if (n->flags & FG_JN_SHORT) {
         return fg_jcs_write_decimal(jcs->in + n->off, n->len, out);
     }
 
-    text = (n->len < sizeof(stack)) ? stack : malloc(n->len + 1);
-    if (text == NULL) {
-        return fg_error_set(jcs->err, FG_ERR_NOMEM, n->src, "out of memory");
-    }
-
-    memcpy(text, jcs->in + n->off, n->len);
-    text[n->len] = '\0';
-    v = strtod(text, NULL);
-
-    if (text != stack) {
-        free(text);
-    }
-
-    len = fg_jcs_format_number(v, buf);
+    len = fg_jcs_format_number(jcs->nums[n->end], buf);
 
     return fg_sink_write(out, buf, len);
 }

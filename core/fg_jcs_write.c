@@ -35,6 +35,17 @@ fg_jcs_write_string(const unsigned char *s, size_t len, int verbatim,
 
     while (s < end) {
         run = s;
+
+        while (end - s >= 8) {
+            uint64_t  x;
+
+            memcpy(&x, s, 8);
+            if (fg_jcs_special8(x, 0)) {
+                break;
+            }
+            s += 8;
+        }
+
         while (s < end && *s >= 0x20 && *s != '"' && *s != '\\') {
             s++;
         }

@@ -329,6 +329,16 @@ test_string_escaping(void **state)
     assert_canon(jcs, "\"\\uD83D\\uDE00 \\ud83d\\ude00\"",
                  "\"\xf0\x9f\x98\x80 \xf0\x9f\x98\x80\"");
     assert_canon(jcs, "\"</script>\"", "\"</script>\"");
+    /* escapes already canonical are kept; others are rewritten, also when
+     * they follow canonical ones (the reader restarts and decodes) */
+    assert_canon(jcs, "[\"line\\none\\t\\\"q\\\" \\u001f\"]",
+                 "[\"line\\none\\t\\\"q\\\" \\u001f\"]");
+    assert_canon(jcs, "[\"a\\nb\\u001F c\\u000A d\\u00E9 e\\/\"]",
+                 "[\"a\\nb\\u001f c\\n d\xc3\xa9 e/\"]");
+    assert_canon(jcs, "[\"\\u0008\\u0009\\u000c\\u000d\\u0000\"]",
+                 "[\"\\b\\t\\f\\r\\u0000\"]");
+    assert_canon(jcs, "{\"k\\n\":\"v\\n\",\"k\":1}",
+                 "{\"k\":1,\"k\\n\":\"v\\n\"}");
     assert_canon(jcs, "\"\\u0041BC\"", "\"ABC\"");
     /* long plain strings go through the 8-byte scanner */
     assert_canon(jcs, "\"abcdefghijklmnopqrstuvwxyz0123456789\\nabcdefgh\"",
