@@ -14,7 +14,7 @@ CLANG     ?= clang
 CFLAGS    ?= -O2 -g
 FG_CFLAGS := -std=c99 -D_GNU_SOURCE -Wall -Wextra -Wshadow \
              -Wstrict-prototypes -Wmissing-prototypes -Icore -Ibuild/gen
-LIBS      := -lssl -lcrypto -ljansson -lpcre2-8
+LIBS      := -lssl -lcrypto -ljansson -lpcre2-8 -larchive
 
 PREFIX    ?= /usr/local
 DESTDIR   ?=
