@@ -43,8 +43,14 @@ const char *fg_cli_input_name(const char *path);
 /* True if argv holds -h or --help. */
 int fg_cli_wants_help(int argc, char **argv);
 
+/* "90", "90s", "15m", "2h", "7d" -> seconds; -1 when malformed. */
+long fg_cli_parse_duration(const char *s);
+
 int fg_cmd_canon(int argc, char **argv);
 int fg_cmd_hash(int argc, char **argv);
 int fg_cmd_validate(int argc, char **argv);
+int fg_cmd_keygen(int argc, char **argv);
+int fg_cmd_token(int argc, char **argv);
+int fg_cmd_approve(int argc, char **argv);
 
 #endif /* FG_CLI_H */

@@ -14,6 +14,12 @@ static const fg_cli_command_t  fg_commands[] = {
       "print the SHA-256 of a JSON document's canonical form (or raw bytes)" },
     { "validate", fg_cmd_validate,
       "validate a record against its schema" },
+    { "keygen",   fg_cmd_keygen,
+      "make a signing key pair (private PEM, public JWKS)" },
+    { "token",    fg_cmd_token,
+      "token mint: make a caller token (the app's API key)" },
+    { "approve",  fg_cmd_approve,
+      "sign an approval token for a held (428) call" },
     { NULL, NULL, NULL }
 };
 
