@@ -40,6 +40,17 @@ int fg_cli_read_input(const char *cmd, const char *path, fg_buffer_t *buf);
 /* The display name of an input path. */
 const char *fg_cli_input_name(const char *path);
 
+/*
+ * The signing key in FILE (PEM or JWKS): the private key, or with several
+ * the one named kid.  A PEM key's kid is kid, or the file name less
+ * ".pem" (keygen writes KID.pem).  *set receives the loaded set (free it
+ * with fg_keyset_free).  Prints the reason and returns NULL on failure.
+ */
+struct fg_jwk_s;
+struct fg_keyset_s;
+const struct fg_jwk_s *fg_cli_signing_key(const char *cmd, const char *path,
+    const char *kid, struct fg_keyset_s **set);
+
 /* True if argv holds -h or --help. */
 int fg_cli_wants_help(int argc, char **argv);
 
@@ -52,5 +63,7 @@ int fg_cmd_validate(int argc, char **argv);
 int fg_cmd_keygen(int argc, char **argv);
 int fg_cmd_token(int argc, char **argv);
 int fg_cmd_approve(int argc, char **argv);
+int fg_cmd_bundle(int argc, char **argv);
+int fg_cmd_decide(int argc, char **argv);
 
 #endif /* FG_CLI_H */

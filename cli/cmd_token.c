@@ -56,62 +56,6 @@ fg_cli_parse_duration(const char *s)
 }
 
 
-/*
- * The signing key: the private key in FILE (PEM or JWKS); with several,
- * the one named kid.  A PEM key's kid is --kid, or the file name less
- * ".pem" (keygen's KID.pem).  Prints the reason and returns NULL on failure.
- */
-static const fg_jwk_t *
-fg_cli_signing_key(const char *cmd, const char *path, const char *kid,
-    fg_keyset_t **set)
-{
-    const fg_jwk_t  *key = NULL, *k;
-    const char      *base;
-    fg_error_t       err;
-    char             pem_kid[FG_JWK_KID_MAX + 1];
-    size_t           i, n;
-
-    /* a PEM file has no kid: it is the file's name, as keygen writes it */
-    base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    n = strlen(base);
-    if (n > 4 && strcmp(base + n - 4, ".pem") == 0 && n - 4 <= FG_JWK_KID_MAX)
-    {
-        n -= 4;
-    }
-    snprintf(pem_kid, sizeof(pem_kid), "%.*s", (int) n, base);
-
-    *set = fg_keyset_load_file(path, kid != NULL ? kid : pem_kid, &err);
-    if (*set == NULL) {
-        fg_cli_error(cmd, "%s: %s", path, err.msg);
-        return NULL;
-    }
-
-    for (i = 0; i < fg_keyset_count(*set); i++) {
-        k = fg_keyset_get(*set, i);
-        if (!fg_jwk_is_private(k)) {
-            continue;
-        }
-        if (kid != NULL && strcmp(fg_jwk_kid(k), kid) != 0) {
-            continue;
-        }
-        if (key != NULL) {
-            fg_cli_error(cmd, "%s: several signing keys, choose one with "
-                         "--kid", path);
-            return NULL;
-        }
-        key = k;
-    }
-
-    if (key == NULL) {
-        fg_cli_error(cmd, "%s: no private key%s%s", path,
-                     kid ? " with kid " : "", kid ? kid : "");
-    }
-
-    return key;
-}
-
-
 static int
 fg_cli_print_token(const char *cmd, const fg_jwk_t *key, const char *typ,
     json_t *claims)

@@ -20,6 +20,10 @@ static const fg_cli_command_t  fg_commands[] = {
       "token mint: make a caller token (the app's API key)" },
     { "approve",  fg_cmd_approve,
       "sign an approval token for a held (428) call" },
+    { "bundle",   fg_cmd_bundle,
+      "build, sign, verify and test policy bundles" },
+    { "decide",   fg_cmd_decide,
+      "print the PolicyDecisionRecord a bundle gives for an input" },
     { NULL, NULL, NULL }
 };
 

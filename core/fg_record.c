@@ -164,6 +164,84 @@ fg_time_format(time_t sec, long nsec, char buf[FG_TIME_MAX])
 }
 
 
+static int
+fg_digits(const char *s, size_t n, int *v)
+{
+    size_t  i;
+
+    *v = 0;
+    for (i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return 0;
+        }
+        *v = *v * 10 + (s[i] - '0');
+    }
+    return 1;
+}
+
+
+/*
+ * Parse an RFC 3339 UTC time as the record schema's "time" allows:
+ * YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z.  Returns 1 and the instant, or 0.
+ */
+int
+fg_time_parse(const char *s, size_t len, time_t *sec, long *nsec)
+{
+    struct tm  tm, back;
+    int        y, mo, d, h, mi, se, frac;
+    size_t     i, nf;
+    time_t     t;
+
+    if (len < 20 || len > 30 || s[4] != '-' || s[7] != '-' || s[10] != 'T'
+        || s[13] != ':' || s[16] != ':' || s[len - 1] != 'Z')
+    {
+        return 0;
+    }
+    if (!fg_digits(s, 4, &y) || !fg_digits(s + 5, 2, &mo)
+        || !fg_digits(s + 8, 2, &d) || !fg_digits(s + 11, 2, &h)
+        || !fg_digits(s + 14, 2, &mi) || !fg_digits(s + 17, 2, &se))
+    {
+        return 0;
+    }
+    frac = 0;
+    if (len > 20) {
+        nf = len - 21;
+        if (s[19] != '.' || nf < 1 || nf > 9 || !fg_digits(s + 20, nf, &frac))
+        {
+            return 0;
+        }
+        for (i = nf; i < 9; i++) {
+            frac *= 10;
+        }
+    }
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59
+        || se > 60)
+    {
+        return 0;
+    }
+
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = se;
+    t = timegm(&tm);
+
+    /* timegm normalizes Feb 30 into March: refuse such dates */
+    if (gmtime_r(&t, &back) == NULL
+        || (se != 60 && (back.tm_mday != d || back.tm_mon != mo - 1)))
+    {
+        return 0;
+    }
+
+    *sec = t;
+    *nsec = frac;
+    return 1;
+}
+
+
 int
 fg_record_set_time(json_t *record, const char *field, time_t sec, long nsec)
 {

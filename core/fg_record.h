@@ -81,6 +81,12 @@ int fg_record_set_time(json_t *record, const char *field, time_t sec,
 /* Format (sec, nsec) as "YYYY-MM-DDTHH:MM:SS.mmmZ" into buf. */
 int fg_time_format(time_t sec, long nsec, char buf[FG_TIME_MAX]);
 
+/*
+ * Parse an RFC 3339 UTC time as the records write them:
+ * YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z.  Returns 1 with the instant, or 0.
+ */
+int fg_time_parse(const char *s, size_t len, time_t *sec, long *nsec);
+
 /* Set field to the BlobRef ref. */
 int fg_record_set_blobref(json_t *record, const char *field,
     const fg_blobref_t *ref);
