@@ -79,7 +79,8 @@ main(int argc, char **argv)
     for (i = 3; i < argc; i++) {
         base = strrchr(argv[i], '/');
         base = base ? base + 1 : argv[i];
-        fprintf(out, "    { \"%s\", fg_embedded_%d, sizeof(fg_embedded_%d) - 1 },\n",
+        fprintf(out,
+                "    { \"%s\", fg_embedded_%d, sizeof(fg_embedded_%d) - 1 },\n",
                 base, i - 3, i - 3);
     }
 
