@@ -123,6 +123,7 @@ fuzz: fuzz-build
 
 bench: all
 	sh bench/jcs/run
+	sh bench/decide/run
 
 # ---------------------------------------------------------------- install
 
