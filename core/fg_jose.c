@@ -983,11 +983,37 @@ fg_pkey_alg(EVP_PKEY *pkey, fg_error_t *err)
 }
 
 
+/* A set of one key; takes pkey over (freed on failure). */
+static fg_keyset_t *
+fg_keyset_single(EVP_PKEY *pkey, fg_jws_alg_t alg, int priv,
+    const char *kid, fg_error_t *err)
+{
+    fg_keyset_t  *set;
+
+    set = calloc(1, sizeof(fg_keyset_t));
+    if (set == NULL) {
+        EVP_PKEY_free(pkey);
+        fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
+        return NULL;
+    }
+
+    set->n = 1;
+    set->keys[0].pkey = pkey;
+    set->keys[0].alg = alg;
+    set->keys[0].is_private = priv;
+    if (kid != NULL) {
+        memcpy(set->keys[0].kid, kid, strlen(kid));
+    }
+
+    return set;
+}
+
+
 fg_keyset_t *
 fg_keyset_from_pem(const char *pem, size_t len, const char *kid,
     fg_error_t *err)
 {
-    fg_keyset_t  *set;
+    fg_jws_alg_t  alg;
     EVP_PKEY     *pkey;
     BIO          *bio;
     int           priv = 1;
@@ -1026,27 +1052,13 @@ fg_keyset_from_pem(const char *pem, size_t len, const char *kid,
         return NULL;
     }
 
-    set = calloc(1, sizeof(fg_keyset_t));
-    if (set == NULL) {
+    alg = fg_pkey_alg(pkey, err);
+    if (alg == FG_JWS_NONE) {
         EVP_PKEY_free(pkey);
-        fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
         return NULL;
     }
 
-    set->n = 1;
-    set->keys[0].pkey = pkey;
-    set->keys[0].is_private = priv;
-    if (kid != NULL) {
-        memcpy(set->keys[0].kid, kid, strlen(kid));
-    }
-
-    set->keys[0].alg = fg_pkey_alg(pkey, err);
-    if (set->keys[0].alg == FG_JWS_NONE) {
-        fg_keyset_free(set);
-        return NULL;
-    }
-
-    return set;
+    return fg_keyset_single(pkey, alg, priv, kid, err);
 }
 
 
@@ -2014,8 +2026,7 @@ fg_keyset_t *
 fg_keyset_generate(fg_jws_alg_t alg, const char *kid, fg_buffer_t *pem,
     fg_error_t *err)
 {
-    fg_keyset_t  *set;
-    EVP_PKEY     *pkey;
+    EVP_PKEY  *pkey;
 
     if (alg != FG_JWS_EDDSA && alg != FG_JWS_ES256 && alg != FG_JWS_RS256) {
         fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
@@ -2043,18 +2054,5 @@ fg_keyset_generate(fg_jws_alg_t alg, const char *kid, fg_buffer_t *pem,
         return NULL;
     }
 
-    set = calloc(1, sizeof(fg_keyset_t));
-    if (set == NULL) {
-        EVP_PKEY_free(pkey);
-        fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
-        return NULL;
-    }
-
-    set->n = 1;
-    set->keys[0].pkey = pkey;
-    set->keys[0].alg = alg;
-    set->keys[0].is_private = 1;
-    memcpy(set->keys[0].kid, kid, strlen(kid));
-
-    return set;
+    return fg_keyset_single(pkey, alg, 1, kid, err);
 }
