@@ -245,26 +245,37 @@ fg_bundle_build_or_sign(int argc, char **argv, int sign)
 
 /* -------------------------------------------------------------- verify */
 
+/* parse "BUNDLE [--keys JWKS]": 0 with *keys set (NULL if absent), or -1 */
 static int
-fg_bundle_verify_cmd(int argc, char **argv)
+fg_bundle_keys_arg(int argc, char **argv, const char **keys)
 {
     static const struct option  opts[] = {
         { "keys", required_argument, NULL, 'k' },
         { NULL, 0, NULL, 0 }
     };
-    const char       *keys = NULL;
-    fg_cli_bundle_t   cb;
-    int               c;
+    int  c;
 
+    *keys = NULL;
     optind = 1;
+
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (c != 'k') {
-            return FG_EXIT_USAGE;
+            return -1;
         }
-        keys = optarg;
+        *keys = optarg;
     }
 
-    if (optind != argc - 1 || keys == NULL) {
+    return (optind == argc - 1) ? 0 : -1;
+}
+
+
+static int
+fg_bundle_verify_cmd(int argc, char **argv)
+{
+    const char       *keys;
+    fg_cli_bundle_t   cb;
+
+    if (fg_bundle_keys_arg(argc, argv, &keys) != 0 || keys == NULL) {
         fg_cli_error("bundle verify", "expected BUNDLE --keys JWKS");
         return FG_EXIT_USAGE;
     }
@@ -366,27 +377,14 @@ fg_bundle_test_case(const fg_policy_t *policy, const char *file, size_t i,
 static int
 fg_bundle_test_cmd(int argc, char **argv)
 {
-    static const struct option  opts[] = {
-        { "keys", required_argument, NULL, 'k' },
-        { NULL, 0, NULL, 0 }
-    };
     const fg_bundle_file_t  *f;
-    const char              *keys = NULL;
+    const char              *keys;
     fg_cli_bundle_t          cb;
     json_error_t             jerr;
     json_t                  *doc, *cases;
     size_t                   i, j, passed = 0, failed = 0, n;
-    int                      c;
 
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c != 'k') {
-            return FG_EXIT_USAGE;
-        }
-        keys = optarg;
-    }
-
-    if (optind != argc - 1) {
+    if (fg_bundle_keys_arg(argc, argv, &keys) != 0) {
         fg_cli_error("bundle test", "expected BUNDLE [--keys JWKS]");
         return FG_EXIT_USAGE;
     }

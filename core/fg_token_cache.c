@@ -83,16 +83,11 @@ fg_token_cache_new(size_t max_entries)
 void
 fg_token_cache_free(fg_token_cache_t *c)
 {
-    size_t  i;
-
     if (c == NULL) {
         return;
     }
-    for (i = 0; i <= c->mask; i++) {
-        if (c->slots[i].used) {
-            fg_jws_release(&c->slots[i].jws);
-        }
-    }
+
+    fg_token_cache_clear(c);
     free(c->slots);
     free(c);
 }
