@@ -205,17 +205,6 @@ fg_cmd_keygen(int argc, char **argv)
 
 /* ------------------------------------------------------------ token mint */
 
-static int
-fg_cli_tenant_ok(const char *t)
-{
-    size_t  n = strlen(t);
-
-    return n >= 1 && n <= 63
-           && strspn(t, "abcdefghijklmnopqrstuvwxyz0123456789") >= 1
-           && strspn(t, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n;
-}
-
-
 static void
 fg_token_help(void)
 {
@@ -317,7 +306,7 @@ fg_token_mint(int argc, char **argv)
         return FG_EXIT_USAGE;
     }
 
-    if (!fg_cli_tenant_ok(tenant)) {
+    if (!fg_tenant_id_valid(tenant, strlen(tenant))) {
         fg_cli_error("token mint", "tenant \"%s\" does not match "
                      "^[a-z0-9][a-z0-9_-]{0,62}$", tenant);
         json_decref(caps);
@@ -383,7 +372,8 @@ fg_cmd_token(int argc, char **argv)
 static int
 fg_approve_check_request(json_t *req, const char **fields, size_t n)
 {
-    size_t  i;
+    const char  *v;
+    size_t       i;
 
     for (i = 0; i < n; i++) {
         if (!json_is_string(json_object_get(req, fields[i]))) {
@@ -393,17 +383,14 @@ fg_approve_check_request(json_t *req, const char **fields, size_t n)
         }
     }
 
-    if (!fg_cli_tenant_ok(json_string_value(json_object_get(req,
-                                                            "tenant_id"))))
-    {
+    v = json_string_value(json_object_get(req, "tenant_id"));
+    if (!fg_tenant_id_valid(v, strlen(v))) {
         fg_cli_error("approve", "the request's tenant_id is not valid");
         return -1;
     }
 
-    if (strlen(json_string_value(json_object_get(req, "input_sha256"))) != 64
-        || strspn(json_string_value(json_object_get(req, "input_sha256")),
-                  "0123456789abcdef") != 64)
-    {
+    v = json_string_value(json_object_get(req, "input_sha256"));
+    if (!fg_sha256_hex_valid(v, strlen(v))) {
         fg_cli_error("approve", "the request's input_sha256 is not 64 "
                      "lowercase hex digits");
         return -1;

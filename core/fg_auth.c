@@ -23,7 +23,7 @@
 #define FG_AUTH_TEXT_MAX       256
 #define FG_AUTH_TOKEN_MAX      256
 #define FG_AUTH_NAME_MAX       128
-#define FG_AUTH_TENANT_MAX     63
+#define FG_AUTH_TENANT_MAX     FG_TENANT_ID_MAX
 #define FG_AUTH_TOOL_ID_MAX    128
 #define FG_AUTH_CAPABILITY_MAX 262
 
@@ -104,21 +104,11 @@ fg_is_name(const unsigned char *s, size_t n)
 }
 
 
-/* ^[a-z0-9][a-z0-9_-]{0,62}$ */
+/* the shared checks, in the signature of the claim rules below */
 static int
 fg_is_tenant(const unsigned char *s, size_t n)
 {
-    size_t  i;
-
-    if (n == 0 || n > FG_AUTH_TENANT_MAX || !fg_is_lower_alnum(s[0])) {
-        return 0;
-    }
-    for (i = 1; i < n; i++) {
-        if (!fg_is_lower_alnum(s[i]) && s[i] != '_' && s[i] != '-') {
-            return 0;
-        }
-    }
-    return 1;
+    return fg_tenant_id_valid((const char *) s, n);
 }
 
 
@@ -142,21 +132,10 @@ fg_is_tool_id(const unsigned char *s, size_t n)
 }
 
 
-/* ^[0-9a-f]{64}$ */
 static int
 fg_is_sha256(const unsigned char *s, size_t n)
 {
-    size_t  i;
-
-    if (n != FG_SHA256_HEX_LEN) {
-        return 0;
-    }
-    for (i = 0; i < n; i++) {
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) {
-            return 0;
-        }
-    }
-    return 1;
+    return fg_sha256_hex_valid((const char *) s, n);
 }
 
 

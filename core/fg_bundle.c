@@ -792,9 +792,7 @@ fg_bundle_match_one(fg_bundle_t *b, json_t *item, unsigned char *seen,
     }
 
     hash = json_string_value(json_object_get(item, "hash"));
-    if (hash == NULL || strlen(hash) != FG_SHA256_HEX_LEN
-        || strspn(hash, "0123456789abcdef") != FG_SHA256_HEX_LEN)
-    {
+    if (hash == NULL || !fg_sha256_hex_valid(hash, strlen(hash))) {
         return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
                             "%s: hash is not 64 lowercase hex digits",
                             show.s);

@@ -97,18 +97,44 @@ fg_sha256(const void *p, size_t n, unsigned char md[FG_SHA256_LEN])
 
 
 void
+fg_hex_encode(const unsigned char *p, size_t n, char *out)
+{
+    static const char  digits[] = "0123456789abcdef";
+    size_t             i;
+
+    for (i = 0; i < n; i++) {
+        out[2 * i] = digits[p[i] >> 4];
+        out[2 * i + 1] = digits[p[i] & 0x0f];
+    }
+
+    out[2 * n] = '\0';
+}
+
+
+void
 fg_hex_sha256(const unsigned char md[FG_SHA256_LEN],
     char hex[FG_SHA256_HEX_LEN + 1])
 {
-    static const char  digits[] = "0123456789abcdef";
-    int                i;
+    fg_hex_encode(md, FG_SHA256_LEN, hex);
+}
 
-    for (i = 0; i < FG_SHA256_LEN; i++) {
-        hex[2 * i] = digits[md[i] >> 4];
-        hex[2 * i + 1] = digits[md[i] & 0x0f];
+
+int
+fg_sha256_hex_valid(const char *s, size_t n)
+{
+    size_t  i;
+
+    if (s == NULL || n != FG_SHA256_HEX_LEN) {
+        return 0;
     }
 
-    hex[FG_SHA256_HEX_LEN] = '\0';
+    for (i = 0; i < n; i++) {
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 
@@ -117,7 +143,7 @@ fg_unhex_sha256(const char *hex, size_t len, unsigned char md[FG_SHA256_LEN])
 {
     int  i, hi, lo;
 
-    if (len != FG_SHA256_HEX_LEN) {
+    if (!fg_sha256_hex_valid(hex, len)) {
         return FG_ERR_SYNTAX;
     }
 

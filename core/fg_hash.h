@@ -28,6 +28,13 @@ int  fg_sha256_final(fg_sha256_t *h, unsigned char md[FG_SHA256_LEN]);
 /* One-shot SHA-256 of p[0..n).  Returns FG_OK or FG_ERR_CRYPTO. */
 int fg_sha256(const void *p, size_t n, unsigned char md[FG_SHA256_LEN]);
 
+/* Lowercase hex of p[0..n) into out (2 * n + 1 bytes, NUL-ended). */
+void fg_hex_encode(const unsigned char *p, size_t n, char *out);
+
+/* 1 if s[0..n) is exactly 64 lowercase hex digits (a SHA-256 as records
+ * write it), else 0. */
+int fg_sha256_hex_valid(const char *s, size_t n);
+
 /* Lowercase hex of md into hex (FG_SHA256_HEX_LEN + 1 bytes, NUL-ended). */
 void fg_hex_sha256(const unsigned char md[FG_SHA256_LEN],
     char hex[FG_SHA256_HEX_LEN + 1]);

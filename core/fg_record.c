@@ -115,6 +115,31 @@ fg_record_type_from_name(const char *name)
 }
 
 
+/* ------------------------------------------------------------- tenants */
+
+int
+fg_tenant_id_valid(const char *s, size_t n)
+{
+    size_t  i;
+
+    if (s == NULL || n == 0 || n > FG_TENANT_ID_MAX) {
+        return 0;
+    }
+
+    for (i = 0; i < n; i++) {
+        if ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9')) {
+            continue;
+        }
+        if (i > 0 && (s[i] == '_' || s[i] == '-')) {
+            continue;
+        }
+        return 0;
+    }
+
+    return 1;
+}
+
+
 /* --------------------------------------------------------------- build */
 
 json_t *
@@ -421,21 +446,6 @@ fg_record_seal(const fg_records_t *records, fg_sha256_t *h,
 
 /* ----------------------------------------------------------------- ids */
 
-static void
-fg_hex_bytes(const unsigned char *p, size_t n, char *out)
-{
-    static const char  digits[] = "0123456789abcdef";
-    size_t             i;
-
-    for (i = 0; i < n; i++) {
-        out[2 * i] = digits[p[i] >> 4];
-        out[2 * i + 1] = digits[p[i] & 0x0f];
-    }
-
-    out[2 * n] = '\0';
-}
-
-
 int
 fg_uuidv7(uint64_t unix_ms, char out[FG_UUID_LEN + 1])
 {
@@ -454,7 +464,7 @@ fg_uuidv7(uint64_t unix_ms, char out[FG_UUID_LEN + 1])
     b[6] = (unsigned char) (0x70 | (b[6] & 0x0f));      /* version 7 */
     b[8] = (unsigned char) (0x80 | (b[8] & 0x3f));      /* variant 10 */
 
-    fg_hex_bytes(b, 16, hex);
+    fg_hex_encode(b, 16, hex);
 
     snprintf(out, FG_UUID_LEN + 1, "%.8s-%.4s-%.4s-%.4s-%.12s",
              hex, hex + 8, hex + 12, hex + 16, hex + 20);
@@ -477,7 +487,7 @@ fg_random_id(unsigned char *b, size_t n, char *out)
         }
     } while (i == n);               /* all zero is an invalid id */
 
-    fg_hex_bytes(b, n, out);
+    fg_hex_encode(b, n, out);
 
     return FG_OK;
 }

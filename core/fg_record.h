@@ -38,6 +38,15 @@ typedef enum {
 #define FG_UUID_LEN      36
 #define FG_TIME_MAX      32
 
+#define FG_TENANT_ID_MAX 63
+
+/*
+ * 1 if s[0..n) is a tenant id, ^[a-z0-9][a-z0-9_-]{0,62}$, else 0.  The
+ * one check every place applies before a tenant id becomes part of a
+ * record, a stream key, a path or a token.
+ */
+int fg_tenant_id_valid(const char *s, size_t n);
+
 /* A W3C trace context as records carry it; parent_span_id "" is null. */
 typedef struct {
     char  trace_id[FG_TRACE_ID_LEN + 1];

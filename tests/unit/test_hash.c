@@ -74,6 +74,12 @@ test_unhex(void **state)
     fg_hex_sha256(md, hex);
     assert_string_equal(hex, abc_hex);
 
+    assert_true(fg_sha256_hex_valid(abc_hex, 64));
+    assert_false(fg_sha256_hex_valid(abc_hex, 63));
+    assert_false(fg_sha256_hex_valid(NULL, 64));
+    assert_false(fg_sha256_hex_valid("BA7816BF8F01CFEA414140DE5DAE2223"
+                                     "B00361A396177A9CB410FF61F20015AD", 64));
+
     assert_int_equal(fg_unhex_sha256(abc_hex, 63, back), FG_ERR_SYNTAX);
     hex[5] = 'A';                               /* uppercase is refused */
     assert_int_equal(fg_unhex_sha256(hex, 64, back), FG_ERR_SYNTAX);

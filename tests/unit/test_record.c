@@ -463,6 +463,38 @@ test_ids(void **state)
 }
 
 
+/* one tenant check for records, stream keys, paths and tokens */
+static void
+test_tenant_ids(void **state)
+{
+    static const char  *good[] = { "acme", "a", "0", "acme-eu", "a_b-c9" };
+    static const char  *bad[] = {
+        "", "../etc", "acme/..", "-acme", "_acme", "Acme", "acme eu",
+        "acme\n", "caf\xc3\xa9", "acme.eu", "acme{x}", "a:b"
+    };
+    char    longest[FG_TENANT_ID_MAX + 2];
+    size_t  i;
+
+    (void) state;
+
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        assert_true(fg_tenant_id_valid(good[i], strlen(good[i])));
+    }
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (fg_tenant_id_valid(bad[i], strlen(bad[i]))) {
+            fail_msg("tenant \"%s\" accepted", bad[i]);
+        }
+    }
+
+    memset(longest, 'a', sizeof(longest));
+    assert_true(fg_tenant_id_valid(longest, FG_TENANT_ID_MAX));
+    assert_false(fg_tenant_id_valid(longest, FG_TENANT_ID_MAX + 1));
+    /* a NUL inside is not a shorter tenant */
+    assert_false(fg_tenant_id_valid("acme\0x", 6));
+    assert_false(fg_tenant_id_valid(NULL, 4));
+}
+
+
 static void
 test_time_format(void **state)
 {
@@ -529,6 +561,7 @@ main(void)
         cmocka_unit_test(test_validate_by_record_type),
         cmocka_unit_test(test_parse_refusals),
         cmocka_unit_test(test_ids),
+        cmocka_unit_test(test_tenant_ids),
         cmocka_unit_test(test_time_format),
     };
 
