@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "fg_core.h"
+#include "fg_jose.h"
 
 /* Exit statuses of every command. */
 #define FG_EXIT_OK       0
@@ -46,10 +47,8 @@ const char *fg_cli_input_name(const char *path);
  * ".pem" (keygen writes KID.pem).  *set receives the loaded set (free it
  * with fg_keyset_free).  Prints the reason and returns NULL on failure.
  */
-struct fg_jwk_s;
-struct fg_keyset_s;
-const struct fg_jwk_s *fg_cli_signing_key(const char *cmd, const char *path,
-    const char *kid, struct fg_keyset_s **set);
+const fg_jwk_t *fg_cli_signing_key(const char *cmd, const char *path,
+    const char *kid, fg_keyset_t **set);
 
 /* True if argv holds -h or --help. */
 int fg_cli_wants_help(int argc, char **argv);

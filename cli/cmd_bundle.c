@@ -439,11 +439,14 @@ fg_bundle_test_cmd(int argc, char **argv)
 int
 fg_cmd_bundle(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0
-        || strcmp(argv[1], "-h") == 0)
-    {
-        fg_bundle_help();
-        return argc < 2 ? FG_EXIT_USAGE : FG_EXIT_OK;
+    if (argc < 2) {
+        fg_cli_error("bundle", "expected build, sign, verify or test (try "
+                     "foxgov bundle --help)");
+        return FG_EXIT_USAGE;
+    }
+
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        return fg_bundle_help();
     }
 
     if (fg_cli_wants_help(argc, argv)) {

@@ -636,19 +636,19 @@ fg_check_binding(const json_t *c, const fg_approval_binding_t *b,
     fg_error_t *err)
 {
     if (!fg_claim_is(c, "tenant_id", b->tenant_id)) {
-        return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
+        return fg_error_set(err, FG_ERR_MISMATCH, FG_NO_OFFSET,
                             "approval is for another tenant");
     }
     if (!fg_claim_is(c, "tool", b->tool)) {
-        return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
+        return fg_error_set(err, FG_ERR_MISMATCH, FG_NO_OFFSET,
                             "approval is for another tool");
     }
     if (!fg_claim_is(c, "action", b->action)) {
-        return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
+        return fg_error_set(err, FG_ERR_MISMATCH, FG_NO_OFFSET,
                             "approval is for another action");
     }
     if (!fg_claim_is(c, "input_sha256", b->input_sha256)) {
-        return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
+        return fg_error_set(err, FG_ERR_MISMATCH, FG_NO_OFFSET,
                             "approval is for other input");
     }
     return FG_OK;

@@ -162,8 +162,11 @@ typedef struct {
  * saying why: fg_jws_verify()'s refusal ("token typ is not the expected
  * one", "token has expired", ...), "approval claim <name> ...", or
  * "approval is for another tenant" / "another tool" / "another action" /
- * "other input" (the gateway answers 428 again, or 401 for a token that
- * is not an approval at all).  Single use (the jti) is the caller's to
+ * "other input".  err->code tells the gateway what to answer: a binding
+ * refusal is FG_ERR_MISMATCH (an authentic approval for another call: the
+ * call stays held, 428 again); anything else is FG_ERR_INVALID,
+ * FG_ERR_SYNTAX or FG_ERR_LIMIT (not a valid approval at all: 401).
+ * Single use (the jti) is the caller's to
  * enforce: it holds the shared store.
  */
 json_t *fg_approval_verify(const fg_keyset_t *approvers, const char *token,

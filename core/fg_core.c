@@ -42,6 +42,7 @@ fg_strerror(int code)
     case FG_ERR_NOMEM:    return "out of memory";
     case FG_ERR_IO:       return "i/o error";
     case FG_ERR_CRYPTO:   return "crypto error";
+    case FG_ERR_MISMATCH: return "does not match";
     default:              return "internal error";
     }
 }

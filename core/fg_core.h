@@ -25,6 +25,7 @@
 #define FG_ERR_IO        -5
 #define FG_ERR_CRYPTO    -6   /* OpenSSL failed */
 #define FG_ERR_INTERNAL  -7
+#define FG_ERR_MISMATCH  -8   /* authentic, but issued for something else */
 
 #define FG_ERRMSG_MAX     256
 

@@ -369,10 +369,11 @@ fg_record_null_flush(fg_sink_t *sink, const unsigned char *p, size_t n)
 
 
 json_t *
-fg_record_parse(fg_jcs_t *jcs, const unsigned char *text, size_t len,
+fg_record_parse_hashed(fg_jcs_t *jcs, fg_sha256_t *h,
+    const unsigned char *text, size_t len, unsigned char md[FG_SHA256_LEN],
     fg_error_t *err)
 {
-    unsigned char  stage[1024];
+    unsigned char  stage[FG_SINK_STAGE];
     json_error_t   jerr;
     fg_sink_t      sink;
     json_t        *v;
@@ -384,15 +385,33 @@ fg_record_parse(fg_jcs_t *jcs, const unsigned char *text, size_t len,
         return NULL;
     }
 
-    /* the canonicalizer is the strict reader: it names the byte */
-    sink.buf = stage;
-    sink.len = 0;
-    sink.cap = sizeof(stage);
-    sink.total = 0;
-    sink.flush = fg_record_null_flush;
-    sink.ctx = NULL;
+    /*
+     * The canonicalizer is the strict reader (it names the byte); its
+     * output is hashed when the caller wants the envelope hash, and
+     * dropped otherwise.
+     */
+    if (h != NULL) {
+        if (fg_sha256_init(h) != FG_OK) {
+            fg_error_set(err, FG_ERR_CRYPTO, FG_NO_OFFSET, "SHA-256 failed");
+            return NULL;
+        }
+        fg_sink_to_sha256(&sink, h, stage, sizeof(stage));
+
+    } else {
+        sink.buf = stage;
+        sink.len = 0;
+        sink.cap = sizeof(stage);
+        sink.total = 0;
+        sink.flush = fg_record_null_flush;
+        sink.ctx = NULL;
+    }
 
     if (fg_jcs_canonicalize(jcs, text, len, &sink, err) != FG_OK) {
+        return NULL;
+    }
+
+    if (h != NULL && fg_sha256_final(h, md) != FG_OK) {
+        fg_error_set(err, FG_ERR_CRYPTO, FG_NO_OFFSET, "SHA-256 failed");
         return NULL;
     }
 
@@ -405,6 +424,14 @@ fg_record_parse(fg_jcs_t *jcs, const unsigned char *text, size_t len,
     }
 
     return v;
+}
+
+
+json_t *
+fg_record_parse(fg_jcs_t *jcs, const unsigned char *text, size_t len,
+    fg_error_t *err)
+{
+    return fg_record_parse_hashed(jcs, NULL, text, len, NULL, err);
 }
 
 

@@ -132,6 +132,15 @@ int fg_record_validate_as(const fg_records_t *records, const char *name,
 json_t *fg_record_parse(fg_jcs_t *jcs, const unsigned char *text, size_t len,
     fg_error_t *err);
 
+/*
+ * fg_record_parse() that also writes the record's envelope_hash into md:
+ * the strict reading already produces the canonical bytes, so hashing
+ * them costs no second pass (what the ledger does for every entry).
+ */
+json_t *fg_record_parse_hashed(fg_jcs_t *jcs, fg_sha256_t *h,
+    const unsigned char *text, size_t len, unsigned char md[FG_SHA256_LEN],
+    fg_error_t *err);
+
 
 /* ----------------------------------------------------------------- hash */
 

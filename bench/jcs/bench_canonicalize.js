@@ -30,19 +30,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
-// canonicalize 5.x calls String.prototype.isWellFormed (Node >= 20); give
-// older Nodes (Debian bookworm ships 18) the same check so the bench runs.
-if (typeof String.prototype.isWellFormed !== 'function') {
-  const lone = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-  // eslint-disable-next-line no-extend-native
-  Object.defineProperty(String.prototype, 'isWellFormed', {
-    value: function isWellFormed() { return !lone.test(String(this)); },
-    configurable: true,
-    writable: true,
-  });
-}
-
-const { default: canonicalize } = await import('canonicalize');
+import canonicalize from './load-canonicalize.js';
 
 function usage() {
   process.stderr.write(

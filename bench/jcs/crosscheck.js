@@ -32,17 +32,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-if (typeof String.prototype.isWellFormed !== 'function') {
-  const lone = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-  // eslint-disable-next-line no-extend-native
-  Object.defineProperty(String.prototype, 'isWellFormed', {
-    value: function isWellFormed() { return !lone.test(String(this)); },
-    configurable: true,
-    writable: true,
-  });
-}
-
-const { default: canonicalize } = await import('canonicalize');
+import canonicalize from './load-canonicalize.js';
 
 const args = process.argv.slice(2);
 if (args.length === 0) {

@@ -847,8 +847,16 @@ test_approval_refused(void **state)
     assert_approval_refused(approve(fx.approver, NULL, approval_claims(),
                                     &b, NOW, &err), &err, "typ");
 
-    /* bound to another call */
+    /* not an approval at all: refused as invalid, not as a mismatch */
+    assert_null(approve(fx.approver, "JWT", approval_claims(), &b, NOW,
+                        &err));
+    assert_int_equal(err.code, FG_ERR_INVALID);
+
+    /* bound to another call: authentic, but a mismatch */
     b.tenant_id = "other";
+    assert_null(approve(fx.approver, APPROVAL, approval_claims(), &b, NOW,
+                        &err));
+    assert_int_equal(err.code, FG_ERR_MISMATCH);
     assert_approval_refused(approve(fx.approver, APPROVAL, approval_claims(),
                                     &b, NOW, &err), &err,
                             "approval is for another tenant");
@@ -864,6 +872,9 @@ test_approval_refused(void **state)
                             "approval is for another action");
     b = binding();
     b.input_sha256 = OTHER_SHA256;
+    assert_null(approve(fx.approver, APPROVAL, approval_claims(), &b, NOW,
+                        &err));
+    assert_int_equal(err.code, FG_ERR_MISMATCH);
     assert_approval_refused(approve(fx.approver, APPROVAL, approval_claims(),
                                     &b, NOW, &err), &err,
                             "approval is for other input");

@@ -528,7 +528,6 @@ test_refuse_depth(void **state)
     fg_jcs_t     *jcs = fg_jcs_new(8);
     fg_buffer_t   out;
     fg_error_t    err;
-    char          text[64];
 
     (void) state;
 
@@ -563,9 +562,6 @@ test_refuse_depth(void **state)
         free(deep);
     }
     fg_jcs_free(jcs);
-
-    snprintf(text, sizeof(text), "%u", FG_JCS_DEFAULT_MAX_DEPTH);
-    (void) text;
 }
 
 
