@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "fg_auth.h"
+#include "fg_utf8.h"
 
 /* The largest time a record can write: 9999-12-31T23:59:59Z. */
 #define FG_AUTH_TIME_MAX       253402300799LL
@@ -183,22 +184,6 @@ static const fg_str_rule_t  fg_rule_capability = {
 };
 
 
-/* Characters (code points) of valid UTF-8 s[0..n), as JSON Schema counts. */
-static size_t
-fg_utf8_chars(const unsigned char *s, size_t n)
-{
-    size_t  i, chars;
-
-    chars = 0;
-    for (i = 0; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80) {
-            chars++;
-        }
-    }
-    return chars;
-}
-
-
 /*
  * Check string v against rule; what names it in the refusal ("claim
  * tenant_id", "claim capabilities: item 3").  Returns FG_OK or
@@ -221,7 +206,7 @@ fg_check_string(const json_t *v, const fg_str_rule_t *rule, const char *what,
         return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
                             "%s is empty", what);
     }
-    if (n > 4 * rule->max || fg_utf8_chars(s, n) > rule->max) {
+    if (n > 4 * rule->max || fg_utf8_length(s, n) > rule->max) {
         return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
                             "%s is longer than %zu characters", what,
                             rule->max);

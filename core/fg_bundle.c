@@ -23,6 +23,7 @@
 #include <archive_entry.h>
 
 #include "fg_bundle.h"
+#include "fg_utf8.h"
 
 #define FG_BUNDLE_SHOW_MAX   96         /* bytes of a name in a message */
 #define FG_BUNDLE_LEEWAY     60         /* seconds, for exp/nbf if present */
@@ -78,12 +79,13 @@ fg_bundle_show(fg_bundle_show_t *out, const char *name, size_t len)
 }
 
 
-/* 1 when s[0..n) is UTF-8 without C1 controls; else 0. */
+/* 1 when s[0..n) is UTF-8 without C1 controls (U+0080..U+009F); else 0. */
 static int
 fg_bundle_utf8_ok(const unsigned char *s, size_t n)
 {
-    size_t    i = 0, k, need;
-    uint32_t  cp;
+    fg_utf8_error_t  why;
+    uint32_t         cp;
+    size_t           i = 0, k, at;
 
     while (i < n) {
         if (s[i] < 0x80) {
@@ -91,38 +93,12 @@ fg_bundle_utf8_ok(const unsigned char *s, size_t n)
             continue;
         }
 
-        if (s[i] >= 0xc2 && s[i] <= 0xdf) {
-            need = 1;
-            cp = s[i] & 0x1f;
-        } else if (s[i] >= 0xe0 && s[i] <= 0xef) {
-            need = 2;
-            cp = s[i] & 0x0f;
-        } else if (s[i] >= 0xf0 && s[i] <= 0xf4) {
-            need = 3;
-            cp = s[i] & 0x07;
-        } else {
+        k = fg_utf8_sequence(s + i, n - i, &cp, &why, &at);
+        if (k == 0 || (cp >= 0x80 && cp <= 0x9f)) {
             return 0;
         }
 
-        if (n - i - 1 < need) {
-            return 0;
-        }
-
-        for (k = 1; k <= need; k++) {
-            if ((s[i + k] & 0xc0) != 0x80) {
-                return 0;
-            }
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-
-        if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000)
-            || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)
-            || (cp >= 0x80 && cp <= 0x9f))
-        {
-            return 0;
-        }
-
-        i += need + 1;
+        i += k;
     }
 
     return 1;

@@ -31,6 +31,7 @@
 
 #include "fg_jcs.h"
 #include "fg_jcs_write.h"
+#include "fg_utf8.h"
 
 
 enum {
@@ -477,58 +478,38 @@ static size_t
 fg_jcs_check_utf8(fg_jcs_t *jcs, size_t p)
 {
     const unsigned char  *s = jcs->in + p;
-    size_t                avail = jcs->in_len - p, n, i;
-    unsigned char         lo = 0x80, hi = 0xbf;
+    fg_utf8_error_t       why;
+    size_t                n, at;
 
-    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-        n = 2;
-    } else if (s[0] == 0xe0) {
-        n = 3; lo = 0xa0;
-    } else if (s[0] == 0xed) {
-        n = 3; hi = 0x9f;
-    } else if (s[0] >= 0xe1 && s[0] <= 0xef) {
-        n = 3;
-    } else if (s[0] == 0xf0) {
-        n = 4; lo = 0x90;
-    } else if (s[0] >= 0xf1 && s[0] <= 0xf3) {
-        n = 4;
-    } else if (s[0] == 0xf4) {
-        n = 4; hi = 0x8f;
-    } else {
+    n = fg_utf8_sequence(s, jcs->in_len - p, NULL, &why, &at);
+    if (n > 0) {
+        return n;
+    }
+
+    switch (why) {
+    case FG_UTF8_BAD_LEAD:
         fg_jcs_fail_byte(jcs, FG_ERR_SYNTAX, p,
-                         s[0] < 0xc2 && s[0] >= 0xc0
-                         ? "overlong UTF-8 lead byte"
-                         : "invalid UTF-8 byte");
-        return 0;
-    }
-
-    if (avail < n) {
+                         (s[0] == 0xc0 || s[0] == 0xc1)
+                         ? "overlong UTF-8 lead byte" : "invalid UTF-8 byte");
+        break;
+    case FG_UTF8_TRUNCATED:
         fg_jcs_fail(jcs, FG_ERR_SYNTAX, p, "truncated UTF-8 sequence");
-        return 0;
+        break;
+    case FG_UTF8_SURROGATE:
+        fg_jcs_fail(jcs, FG_ERR_SYNTAX, p, "UTF-8 encoded surrogate");
+        break;
+    case FG_UTF8_TOO_BIG:
+        fg_jcs_fail(jcs, FG_ERR_SYNTAX, p, "code point above U+10FFFF");
+        break;
+    case FG_UTF8_OVERLONG:
+        fg_jcs_fail(jcs, FG_ERR_SYNTAX, p, "overlong UTF-8 sequence");
+        break;
+    default:
+        fg_jcs_fail_byte(jcs, FG_ERR_SYNTAX, p + at,
+                         "invalid UTF-8 continuation byte");
     }
 
-    if (s[1] < lo || s[1] > hi) {
-        if (s[1] >= 0x80 && s[1] <= 0xbf) {
-            fg_jcs_fail(jcs, FG_ERR_SYNTAX, p,
-                        s[0] == 0xed ? "UTF-8 encoded surrogate"
-                        : s[0] == 0xf4 ? "code point above U+10FFFF"
-                        : "overlong UTF-8 sequence");
-        } else {
-            fg_jcs_fail_byte(jcs, FG_ERR_SYNTAX, p + 1,
-                             "invalid UTF-8 continuation byte");
-        }
-        return 0;
-    }
-
-    for (i = 2; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80) {
-            fg_jcs_fail_byte(jcs, FG_ERR_SYNTAX, p + i,
-                             "invalid UTF-8 continuation byte");
-            return 0;
-        }
-    }
-
-    return n;
+    return 0;
 }
 
 

@@ -25,6 +25,7 @@
 #include <pcre2.h>
 
 #include "fg_schema.h"
+#include "fg_utf8.h"
 
 
 /* PCRE2 bounds for one match: backtracking steps, depth, heap KiB */
@@ -213,21 +214,6 @@ fg_utf8_trim(char *s, size_t len)
 
     s[len] = '\0';
     return len;
-}
-
-
-/* Code points in s[0..len): the bytes that do not continue a sequence. */
-static size_t
-fg_utf8_length(const char *s, size_t len)
-{
-    size_t  i, n;
-
-    n = 0;
-    for (i = 0; i < len; i++) {
-        n += (((unsigned char) s[i]) & 0xc0) != 0x80;
-    }
-
-    return n;
 }
 
 
@@ -2129,7 +2115,7 @@ fg_v_string(fg_vctx_t *c, const fg_schema_t *s, const char *str, size_t len)
     int     rc;
 
     if (s->has & (FG_SH_MIN_LENGTH | FG_SH_MAX_LENGTH)) {
-        n = fg_utf8_length(str, len);
+        n = fg_utf8_length((const unsigned char *) str, len);
 
         if ((s->has & FG_SH_MIN_LENGTH) && n < s->min_length) {
             rc = fg_v_fail(c, "length %zu is below minLength %zu", n,

@@ -19,6 +19,7 @@
 
 #include "fg_hash.h"
 #include "fg_jcs.h"
+#include "fg_utf8.h"
 #include "test_util.h"
 
 
@@ -737,6 +738,37 @@ test_own_vectors(void **state)
 }
 
 
+/* the shared UTF-8 module the reader, bundles and schemas use */
+static void
+test_utf8_module(void **state)
+{
+    const unsigned char  ok[] = "a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80";
+    fg_utf8_error_t      why;
+    uint32_t             cp;
+    size_t               at;
+
+    (void) state;
+
+    assert_true(fg_utf8_valid(ok, sizeof(ok) - 1));
+    assert_int_equal(fg_utf8_length(ok, sizeof(ok) - 1), 4);
+    assert_int_equal(fg_utf8_sequence(ok + 6, 4, &cp, &why, &at), 4);
+    assert_int_equal(cp, 0x1f600);
+
+    assert_false(fg_utf8_valid((const unsigned char *) "\xc0\xaf", 2));
+    assert_false(fg_utf8_valid((const unsigned char *) "\xed\xa0\x80", 3));
+    assert_false(fg_utf8_valid((const unsigned char *) "\xf4\x90\x80\x80",
+                               4));
+    assert_false(fg_utf8_valid((const unsigned char *) "\xe2\x82", 2));
+    assert_int_equal(fg_utf8_sequence((const unsigned char *) "\xe2\x82x",
+                                      3, &cp, &why, &at), 0);
+    assert_int_equal(why, FG_UTF8_BAD_CONTINUATION);
+    assert_int_equal(at, 2);
+    assert_int_equal(fg_utf8_sequence((const unsigned char *) "\xed\xbf\xbf",
+                                      3, &cp, &why, &at), 0);
+    assert_int_equal(why, FG_UTF8_SURROGATE);
+}
+
+
 /* a reused canonicalizer gives the same bytes as a fresh one */
 static void
 test_reuse(void **state)
@@ -795,6 +827,7 @@ main(void)
         cmocka_unit_test(test_json_value_path),
         cmocka_unit_test(test_json_value_depth),
         cmocka_unit_test(test_own_vectors),
+        cmocka_unit_test(test_utf8_module),
         cmocka_unit_test(test_reuse),
     };
 
