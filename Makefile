@@ -12,7 +12,7 @@
 CC        ?= cc
 CLANG     ?= clang
 CFLAGS    ?= -O2 -g
-FG_CFLAGS := -std=c99 -D_GNU_SOURCE -Wall -Wextra -Wshadow \
+FG_CFLAGS := -std=c99 -D_GNU_SOURCE -fPIC -Wall -Wextra -Wshadow \
              -Wstrict-prototypes -Wmissing-prototypes -Icore -Ibuild/gen
 LIBS      := -lssl -lcrypto -ljansson -lpcre2-8 -larchive
 
@@ -81,7 +81,7 @@ $(CLI): $(CLI_OBJS) $(LIB)
 
 # The module is built by nginx's own build system against the installed
 # nginx-dev sources (see the script); it is rebuilt when its sources change.
-$(MODULE): $(MODULE_SRCS) $(CORE_SRCS) lua-free-scripts/build-module
+$(MODULE): $(MODULE_SRCS) $(LIB) lua-free-scripts/build-module
 	sh lua-free-scripts/build-module
 
 # ------------------------------------------------------------------ tests

@@ -220,6 +220,26 @@ fg_adapter_endpoint(fg_provider_t provider, const char *path, size_t n,
 
 
 int
+fg_adapter_endpoint_of(fg_provider_t provider, const char *path,
+    size_t path_len)
+{
+    const char  *dep, *q;
+    size_t       dep_len;
+
+    if ((unsigned) provider >= FG_PROVIDERS || path == NULL) {
+        return -1;
+    }
+
+    q = memchr(path, '?', path_len);
+    if (q != NULL) {
+        path_len = (size_t) (q - path);
+    }
+
+    return fg_adapter_endpoint(provider, path, path_len, &dep, &dep_len);
+}
+
+
+int
 fg_adapter_model_request(fg_provider_t provider, const char *path,
     size_t path_len, const json_t *body, fg_model_request_t *out,
     fg_error_t *err)

@@ -102,6 +102,15 @@ void fg_usage_init(fg_usage_t *u);
 void fg_usage_complete(fg_usage_t *u);
 
 /*
+ * The endpoint path[0..path_len) addresses for provider (a query string
+ * is ignored), or -1 when the adapter does not know the path: what the
+ * gateway checks before it reads the body, since a call to an unknown
+ * endpoint is refused before any record.
+ */
+int fg_adapter_endpoint_of(fg_provider_t provider, const char *path,
+    size_t path_len);
+
+/*
  * Read a model request: the endpoint from path[path_len] (see the table
  * above), then from the JSON body "model" (a string, 1..256 printable
  * bytes; required except on Azure deployment paths, where the deployment

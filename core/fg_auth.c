@@ -645,6 +645,16 @@ fg_approval_verify(const fg_keyset_t *approvers, const char *token,
     size_t len, const fg_approval_binding_t *b, time_t now, unsigned leeway,
     fg_error_t *err)
 {
+    return fg_approval_verify_exp(approvers, token, len, b, now, leeway,
+                                  NULL, err);
+}
+
+
+json_t *
+fg_approval_verify_exp(const fg_keyset_t *approvers, const char *token,
+    size_t len, const fg_approval_binding_t *b, time_t now, unsigned leeway,
+    time_t *exp, fg_error_t *err)
+{
     fg_jws_verify_opts_t  opts;
     fg_jws_t              jws;
     json_t               *out;
@@ -675,6 +685,11 @@ fg_approval_verify(const fg_keyset_t *approvers, const char *token,
     {
         fg_jws_release(&jws);
         return NULL;
+    }
+
+    if (exp != NULL) {
+        /* fg_jws_verify() required exp and checked it is an integer */
+        *exp = (time_t) json_integer_value(json_object_get(c, "exp"));
     }
 
     out = json_pack("{s:O, s:O, s:O, s:O}",

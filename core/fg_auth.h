@@ -173,4 +173,12 @@ json_t *fg_approval_verify(const fg_keyset_t *approvers, const char *token,
     size_t len, const fg_approval_binding_t *b, time_t now, unsigned leeway,
     fg_error_t *err);
 
+/*
+ * fg_approval_verify() that also writes the approval's exp to *exp (when
+ * not NULL): how long the gateway must remember its jti as used.
+ */
+json_t *fg_approval_verify_exp(const fg_keyset_t *approvers,
+    const char *token, size_t len, const fg_approval_binding_t *b,
+    time_t now, unsigned leeway, time_t *exp, fg_error_t *err);
+
 #endif /* FG_AUTH_H */

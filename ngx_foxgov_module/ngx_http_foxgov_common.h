@@ -1,0 +1,352 @@
+
+/*
+ * ngx_http_foxgov_common.h -- the structures the files of
+ * ngx_http_foxgov_module share: configuration, the per-request context,
+ * the policy bundle state and the shared zone, and the functions one file
+ * offers the others.
+ *
+ * The module is split by concern, one .c file each:
+ *
+ *   ngx_http_foxgov_module.c     directives, configuration, module hooks
+ *   ngx_http_foxgov_bundle.c     the signed policy bundle: load, re-check
+ *   ngx_http_foxgov_zone.c       shared memory: THROTTLE counters and
+ *                                single-use approval ids
+ *   ngx_http_foxgov_access.c     the access phase: body, auth, trace,
+ *                                adapt, gates, decision, act
+ *   ngx_http_foxgov_upstream.c   what the upstream receives: tokens out,
+ *                                credential in, traceparent rewritten
+ *   ngx_http_foxgov_reply.c      refusals: status, headers, JSON body
+ *   ngx_http_foxgov_filter.c     response headers, response hashing and
+ *                                usage, request body size bound
+ *   ngx_http_foxgov_log.c        the log phase: the call record
+ *   ngx_http_foxgov_evidence.c   the one exit of every record
+ *   ngx_http_foxgov_variables.c  $foxgov_* variables
+ *
+ * Every rule about canonical bytes, hashes, tokens, records and
+ * decisions lives in core/ (libfoxgov); the module only gathers what a
+ * request holds and acts on what core/ answers.
+ */
+
+
+#ifndef _NGX_HTTP_FOXGOV_COMMON_H_INCLUDED_
+#define _NGX_HTTP_FOXGOV_COMMON_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <jansson.h>
+
+#include "fg_adapter.h"
+#include "fg_auth.h"
+#include "fg_bundle.h"
+#include "fg_call.h"
+#include "fg_core.h"
+#include "fg_hash.h"
+#include "fg_jcs.h"
+#include "fg_jose.h"
+#include "fg_policy.h"
+#include "fg_record.h"
+#include "fg_schema.h"
+#include "fg_sse.h"
+#include "fg_trace.h"
+
+
+#define NGX_HTTP_FOXGOV_TRACE_INGRESS   0
+#define NGX_HTTP_FOXGOV_TRACE_REQUIRE   1
+
+#define NGX_HTTP_FOXGOV_KIND_NONE       -1
+
+/* THROTTLE rules one call can hold counters of */
+#define NGX_HTTP_FOXGOV_MAX_THROTTLES   64
+
+/* headers the gateway removes before forwarding */
+#define NGX_HTTP_FOXGOV_MAX_REDACTIONS  16
+
+/* bytes of a JSON model response kept for its usage */
+#define NGX_HTTP_FOXGOV_USAGE_BODY_MAX  (4 * 1024 * 1024)
+
+
+/* ------------------------------------------------------- configuration */
+
+/* A key file (foxgov_auth_keys, foxgov_approval_keys). */
+typedef struct {
+    ngx_str_t                   path;
+    fg_keyset_t                *keys;
+    fg_token_cache_t           *cache;      /* per worker, made on first use */
+} ngx_http_foxgov_keys_t;
+
+
+/* foxgov_credential <name> file=<path> [tenant=<id>] [header=<name>] */
+typedef struct {
+    ngx_str_t                   name;
+    ngx_str_t                   tenant;     /* empty: any tenant */
+    ngx_str_t                   header;     /* empty: the provider's */
+    ngx_str_t                   secret;     /* never logged */
+} ngx_http_foxgov_credential_t;
+
+
+/* One loaded, verified and compiled bundle, shared by the requests that
+ * decided with it: freed when the last of them is done and it is no
+ * longer current. */
+typedef struct {
+    fg_bundle_t                *bundle;
+    fg_policy_t                *policy;
+    json_t                     *prices;     /* prices.json, or NULL */
+    ngx_uint_t                  refs;
+} ngx_http_foxgov_policy_t;
+
+
+/* foxgov_policy_bundle <path> keys=<jwks> ttl=<time> check=<time> */
+typedef struct {
+    ngx_str_t                   path;
+    ngx_str_t                   keys_path;
+    fg_keyset_t                *keys;
+    time_t                      ttl;
+    ngx_msec_t                  check;
+
+    ngx_http_foxgov_policy_t   *current;    /* last good bundle, or NULL */
+    time_t                      last_ok;    /* its last successful check */
+    u_char                      fingerprint[FG_SHA256_LEN];
+    ngx_uint_t                  refused;    /* the file now there failed */
+
+    ngx_event_t                 timer;
+    ngx_log_t                  *log;
+} ngx_http_foxgov_bundle_t;
+
+
+typedef struct {
+    fg_records_t               *records;    /* compiled record schemas */
+    ngx_http_foxgov_bundle_t   *bundle;     /* NULL: no bundle directive */
+    ngx_shm_zone_t             *zone;
+    ngx_uint_t                  token_cache;
+} ngx_http_foxgov_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                  enable;
+
+    ngx_int_t                   kind;       /* FG_CALL_*, or KIND_NONE */
+    fg_provider_t               provider;
+    ngx_str_t                   tool;       /* NUL-terminated */
+    ngx_str_t                   action;
+    ngx_str_t                   risk;       /* empty: null */
+    ngx_str_t                   schema_path;
+    fg_schema_set_t            *schema_set;
+    const fg_schema_t          *schema;
+    char                        schema_sha256[FG_SHA256_HEX_LEN + 1];
+
+    ngx_http_foxgov_keys_t     *auth_keys;
+    ngx_http_foxgov_keys_t     *approval_keys;
+    time_t                      approval_ttl;
+
+    ngx_uint_t                  trace;
+    size_t                      body_max;
+
+    ngx_array_t                *credentials;
+} ngx_http_foxgov_loc_conf_t;
+
+
+/* ------------------------------------------------------- request context */
+
+/* A refusal being answered. */
+typedef struct {
+    ngx_uint_t                  status;
+    const char                 *code;
+    char                        message[FG_ERRMSG_MAX + 64];
+    json_t                     *approval;   /* 428 only */
+    const char                 *acr_values; /* 401 step-up only */
+    long                        retry_after;
+} ngx_http_foxgov_refusal_t;
+
+
+typedef struct {
+    ngx_int_t                   status;     /* what the access phase
+                                               answers when re-run */
+    ngx_uint_t                  waiting:1;  /* the body is being read */
+    ngx_uint_t                  too_large:1;
+    ngx_uint_t                  recorded:1; /* AuthContext + decision out */
+    ngx_uint_t                  forwarded:1;
+    ngx_uint_t                  refused:1;
+    ngx_uint_t                  replied:1;
+    ngx_uint_t                  approval_invalid:1;
+    ngx_uint_t                  response_started:1;
+    ngx_uint_t                  response_done:1;
+    ngx_uint_t                  logged:1;
+    ngx_uint_t                  sse:1;
+    ngx_uint_t                  json_response:1;
+    ngx_uint_t                  usage_overflow:1;
+
+    off_t                       body_seen;  /* bytes of the request body */
+
+    time_t                      started_sec;
+    long                        started_nsec;
+
+    char                        execution_id[FG_UUID_LEN + 1];
+    fg_trace_t                  trace;
+    char                        traceparent[FG_TRACEPARENT_SIZE];
+    ngx_uint_t                  trace_continued:1;
+    ngx_uint_t                  trace_invalid:1;
+    ngx_str_t                   tracestate; /* to pass on, or empty */
+
+    /* authentication */
+    json_t                     *auth;       /* the AuthContext record */
+    char                        auth_hash[FG_SHA256_HEX_LEN + 1];
+    ngx_str_t                   tenant;
+
+    /* the call */
+    fg_model_request_t          model;
+    ngx_uint_t                  model_known:1;
+    ngx_int_t                   endpoint;
+    fg_blobref_t                request_ref;
+    ngx_uint_t                  request_read:1;
+    json_t                      *labels;
+    ngx_str_t                   idempotency_key;
+    ngx_str_t                   approval;   /* FoxGov-Approval */
+    const char                 *approval_note;
+    char                        approval_reason[FG_ERRMSG_MAX];
+    char                        query_sha256[FG_SHA256_HEX_LEN + 1];
+    ngx_uint_t                  has_query:1;
+    json_t                     *permissions;
+
+    /* the decision */
+    ngx_http_foxgov_policy_t   *policy;     /* a reference while in use */
+    char                        decision_hash[FG_SHA256_HEX_LEN + 1];
+    ngx_str_t                   decision;   /* "ALLOW", ... */
+    ngx_str_t                   route;
+    ngx_uint_t                  nthrottles;
+    ngx_str_t                   throttle_ids[NGX_HTTP_FOXGOV_MAX_THROTTLES];
+    time_t                      throttle_windows[NGX_HTTP_FOXGOV_MAX_THROTTLES];
+
+    /* what the upstream does not see */
+    ngx_uint_t                  nredactions;
+    const char                 *redactions[NGX_HTTP_FOXGOV_MAX_REDACTIONS];
+
+    ngx_http_foxgov_refusal_t   refusal;
+
+    /* the response */
+    ngx_uint_t                  status_sent;
+    fg_sha256_t                *response_hash;
+    uint64_t                    response_size;
+    char                        response_type[FG_CONTENT_TYPE_MAX];
+    fg_sse_t                    sse_scan;
+    fg_buffer_t                 usage_body;
+    ngx_str_t                   upstream_request_id;
+} ngx_http_foxgov_ctx_t;
+
+
+extern ngx_module_t  ngx_http_foxgov_module;
+
+
+/* -------------------------------------------------- per-worker resources */
+
+/* The canonicalizer and hasher of this worker (one thread). */
+fg_jcs_t *ngx_http_foxgov_jcs(void);
+fg_sha256_t *ngx_http_foxgov_sha256(void);
+
+/* The token cache of a key file in this worker; NULL when disabled. */
+fg_token_cache_t *ngx_http_foxgov_token_cache(ngx_http_foxgov_keys_t *k,
+    ngx_uint_t size);
+
+
+/* ------------------------------------------------------------- bundle */
+
+char *ngx_http_foxgov_bundle_init(ngx_conf_t *cf,
+    ngx_http_foxgov_bundle_t *b);
+ngx_int_t ngx_http_foxgov_bundle_start(ngx_cycle_t *cycle,
+    ngx_http_foxgov_bundle_t *b);
+void ngx_http_foxgov_bundle_stop(ngx_http_foxgov_bundle_t *b);
+
+/* The current bundle if it is fresh (a reference the caller releases),
+ * else NULL with *why saying what is wrong. */
+ngx_http_foxgov_policy_t *ngx_http_foxgov_bundle_acquire(
+    ngx_http_foxgov_bundle_t *b, const char **why);
+void ngx_http_foxgov_policy_release(ngx_http_foxgov_policy_t *p);
+
+
+/* ---------------------------------------------------------------- zone */
+
+ngx_shm_zone_t *ngx_http_foxgov_zone_add(ngx_conf_t *cf, ngx_str_t *name,
+    size_t size);
+
+/* Counters of (tenant, rule) in the current window, 0 when none. */
+void ngx_http_foxgov_zone_read(ngx_shm_zone_t *zone, ngx_str_t *tenant,
+    ngx_str_t *rule, time_t window, time_t now, long long *requests,
+    long long *tokens);
+
+/* Add to the counters of (tenant, rule); NGX_ERROR when the zone is full. */
+ngx_int_t ngx_http_foxgov_zone_add_count(ngx_shm_zone_t *zone,
+    ngx_str_t *tenant, ngx_str_t *rule, time_t window, time_t now,
+    long long requests, long long tokens);
+
+/* NGX_OK the first time (tenant, jti) is used, NGX_DECLINED after, NGX_ERROR
+ * when the zone is full.  The id is kept until expires. */
+ngx_int_t ngx_http_foxgov_zone_use_once(ngx_shm_zone_t *zone,
+    ngx_str_t *tenant, ngx_str_t *jti, time_t expires, time_t now);
+
+
+/* -------------------------------------------------------------- access */
+
+ngx_int_t ngx_http_foxgov_access_handler(ngx_http_request_t *r);
+
+/* Record the 413 nginx answered for a body that outgrew foxgov_body_max. */
+void ngx_http_foxgov_access_too_large(ngx_http_request_t *r,
+    ngx_http_foxgov_ctx_t *ctx);
+
+
+/* ------------------------------------------------------------ upstream */
+
+/* Rewrite the request headers for the upstream; NGX_ERROR on no memory. */
+ngx_int_t ngx_http_foxgov_upstream_headers(ngx_http_request_t *r,
+    ngx_http_foxgov_ctx_t *ctx, ngx_http_foxgov_credential_t *cred);
+
+/* The header a credential is sent in for this call. */
+void ngx_http_foxgov_credential_header(ngx_http_foxgov_loc_conf_t *flcf,
+    ngx_http_foxgov_credential_t *cred, ngx_str_t *name,
+    ngx_uint_t *bearer);
+
+
+/* --------------------------------------------------------------- reply */
+
+/* Send ctx->refusal; the return is what the access phase returns. */
+ngx_int_t ngx_http_foxgov_reply(ngx_http_request_t *r,
+    ngx_http_foxgov_ctx_t *ctx);
+
+/* Answer a refusal that happened before any context could be made. */
+ngx_int_t ngx_http_foxgov_reply_plain(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, const char *message);
+
+/* Add a response header; NGX_ERROR on no memory. */
+ngx_int_t ngx_http_foxgov_set_header(ngx_http_request_t *r,
+    const char *name, u_char *value, size_t len);
+
+
+/* -------------------------------------------------------------- filter */
+
+ngx_int_t ngx_http_foxgov_filter_init(ngx_conf_t *cf);
+
+
+/* ----------------------------------------------------------------- log */
+
+ngx_int_t ngx_http_foxgov_log_handler(ngx_http_request_t *r);
+
+
+/* ------------------------------------------------------------ evidence */
+
+/*
+ * Hand a sealed record to the evidence transport.  Until the Redis
+ * transport lands the record is written to the error log at debug level,
+ * in parts short enough for one log line each.
+ */
+ngx_int_t ngx_http_foxgov_evidence_emit(ngx_http_request_t *r,
+    ngx_http_foxgov_ctx_t *ctx, fg_record_type_t type, const json_t *record,
+    const char *hash);
+
+
+/* ----------------------------------------------------------- variables */
+
+ngx_int_t ngx_http_foxgov_add_variables(ngx_conf_t *cf);
+
+
+#endif /* _NGX_HTTP_FOXGOV_COMMON_H_INCLUDED_ */
