@@ -368,32 +368,34 @@ fg_record_null_flush(fg_sink_t *sink, const unsigned char *p, size_t n)
 }
 
 
-json_t *
-fg_record_parse_hashed(fg_jcs_t *jcs, fg_sha256_t *h,
-    const unsigned char *text, size_t len, unsigned char md[FG_SHA256_LEN],
-    fg_error_t *err)
+int
+fg_record_parse_bounded(fg_jcs_t *jcs, fg_sha256_t *h,
+    const unsigned char *text, size_t len, size_t max, const char *what,
+    size_t flags, unsigned char md[FG_SHA256_LEN], uint64_t *size,
+    json_t **value, fg_error_t *err)
 {
     unsigned char  stage[FG_SINK_STAGE];
     json_error_t   jerr;
     fg_sink_t      sink;
-    json_t        *v;
+    int            rc;
 
-    if (len > FG_RECORD_MAX_BYTES) {
-        fg_error_set(err, FG_ERR_LIMIT, 0,
-                     "record of %zu bytes is larger than %d", len,
-                     FG_RECORD_MAX_BYTES);
-        return NULL;
+    *value = NULL;
+
+    if (len > max) {
+        return fg_error_set(err, FG_ERR_LIMIT, 0,
+                            "%s of %zu bytes is larger than %zu", what, len,
+                            max);
     }
 
     /*
      * The canonicalizer is the strict reader (it names the byte); its
-     * output is hashed when the caller wants the envelope hash, and
-     * dropped otherwise.
+     * output is hashed when the caller wants the hash, and dropped
+     * otherwise.
      */
     if (h != NULL) {
         if (fg_sha256_init(h) != FG_OK) {
-            fg_error_set(err, FG_ERR_CRYPTO, FG_NO_OFFSET, "SHA-256 failed");
-            return NULL;
+            return fg_error_set(err, FG_ERR_CRYPTO, FG_NO_OFFSET,
+                                "SHA-256 failed");
         }
         fg_sink_to_sha256(&sink, h, stage, sizeof(stage));
 
@@ -406,23 +408,41 @@ fg_record_parse_hashed(fg_jcs_t *jcs, fg_sha256_t *h,
         sink.ctx = NULL;
     }
 
-    if (fg_jcs_canonicalize(jcs, text, len, &sink, err) != FG_OK) {
-        return NULL;
+    rc = fg_jcs_canonicalize(jcs, text, len, &sink, err);
+    if (rc != FG_OK) {
+        return rc;
     }
 
     if (h != NULL && fg_sha256_final(h, md) != FG_OK) {
-        fg_error_set(err, FG_ERR_CRYPTO, FG_NO_OFFSET, "SHA-256 failed");
-        return NULL;
+        return fg_error_set(err, FG_ERR_CRYPTO, FG_NO_OFFSET,
+                            "SHA-256 failed");
     }
 
-    v = json_loadb((const char *) text, len,
-                   JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
-    if (v == NULL) {
-        fg_error_set(err, FG_ERR_INVALID, (size_t) jerr.position,
-                     "%s at byte %d", jerr.text, jerr.position);
-        return NULL;
+    if (size != NULL) {
+        *size = sink.total;
     }
 
+    *value = json_loadb((const char *) text, len,
+                        JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | flags,
+                        &jerr);
+    if (*value == NULL) {
+        return fg_error_set(err, FG_ERR_INVALID, (size_t) jerr.position,
+                            "%s at byte %d", jerr.text, jerr.position);
+    }
+
+    return FG_OK;
+}
+
+
+json_t *
+fg_record_parse_hashed(fg_jcs_t *jcs, fg_sha256_t *h,
+    const unsigned char *text, size_t len, unsigned char md[FG_SHA256_LEN],
+    fg_error_t *err)
+{
+    json_t  *v;
+
+    (void) fg_record_parse_bounded(jcs, h, text, len, FG_RECORD_MAX_BYTES,
+                                   "record", 0, md, NULL, &v, err);
     return v;
 }
 

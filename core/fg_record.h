@@ -141,6 +141,21 @@ json_t *fg_record_parse_hashed(fg_jcs_t *jcs, fg_sha256_t *h,
     const unsigned char *text, size_t len, unsigned char md[FG_SHA256_LEN],
     fg_error_t *err);
 
+/*
+ * The strict reading behind fg_record_parse_hashed(), for any JSON text
+ * of at most max bytes (fg_call_body() reads request bodies with it):
+ * canonicalize text, hashing the canonical bytes into md when h is not
+ * NULL and counting them into *size (may be NULL), then parse it with
+ * jansson (duplicates refused, NUL allowed, plus the json_loadb flags
+ * given, e.g. JSON_DECODE_ANY).  what names the text in the size error
+ * ("record", "body").  Returns FG_OK with *value the document, or the
+ * error with err set and *value NULL.
+ */
+int fg_record_parse_bounded(fg_jcs_t *jcs, fg_sha256_t *h,
+    const unsigned char *text, size_t len, size_t max, const char *what,
+    size_t flags, unsigned char md[FG_SHA256_LEN], uint64_t *size,
+    json_t **value, fg_error_t *err);
+
 
 /* ----------------------------------------------------------------- hash */
 
