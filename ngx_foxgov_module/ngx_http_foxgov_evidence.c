@@ -10,10 +10,11 @@
  * it lands each record is written to the error log at debug level, as
  *
  *     foxgov evidence <execution_id> <record_type> <envelope_hash>
- *         <part>/<parts> <canonical bytes of this part>
+ *         <part>/<parts> <length> <canonical bytes of this part>
  *
- * in parts short enough for one log line each, so a test (or an
- * operator) can put the canonical record back together and check its
+ * in parts short enough for one log line each (nginx appends its
+ * ", client: ..." context after them, hence the length), so a test or an
+ * operator can put the canonical record back together and check its
  * hash.
  */
 
@@ -58,9 +59,9 @@ ngx_http_foxgov_evidence_emit(ngx_http_request_t *r,
         n = ngx_min(canon.len - off, NGX_HTTP_FOXGOV_EVIDENCE_PART);
 
         ngx_log_error(NGX_LOG_DEBUG, r->connection->log, 0,
-                      "foxgov evidence %s %s %s %uz/%uz %*s",
+                      "foxgov evidence %s %s %s %uz/%uz %uz %*s",
                       ctx->execution_id, fg_record_type_name(type), hash,
-                      i + 1, parts, n, canon.data + off);
+                      i + 1, parts, n, n, canon.data + off);
     }
 
     fg_buffer_free(&canon);
