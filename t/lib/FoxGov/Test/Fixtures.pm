@@ -471,7 +471,7 @@ sub forge_token {
             ttl => 3600));
     }
     if ($kind eq 'future_nbf') {
-        return $signed->(claims => $claims->(extra => {
+        return $signed->(claims => $claims->(ttl => 7200, extra => {
             nbf => $now + 3600, %{ $o{extra} || {} } }));
     }
     if ($kind eq 'future_iat') {
@@ -488,8 +488,9 @@ sub forge_token {
         return $signed->(kid => 'no-such-kid', claims => $claims->());
     }
     if ($kind eq 'truncated') {
-        my $t = $signed->(claims => $claims->());
-        return substr($t, 0, int(length($t) / 2));
+        # the header and half the payload: two parts
+        my ($h, $p) = split /\./, $signed->(claims => $claims->());
+        return "$h." . substr($p, 0, int(length($p) / 2));
     }
     if ($kind eq 'oversized') {
         # just over the bound: size => N bytes (default 16500)
@@ -733,10 +734,10 @@ C<alg_none> (C<"alg":"none">, empty signature: C<h.p.>);
 C<alg_confusion> (HS256 whose secret is the public key: its PEM text, or
 with secret_from =E<gt> 'jwk' the JWK's canonical JSON, 'raw' the raw
 C<x>/C<n> bytes; the kid of that key);
-C<expired> (iat now-2h, exp now-1h); C<future_nbf> (nbf now+1h);
+C<expired> (iat now-2h, exp now-1h); C<future_nbf> (nbf now+1h, exp now+2h);
 C<future_iat> (iat now+1h); C<bad_signature> (a signature character
 flipped); C<unknown_kid> (signed by the key, C<"kid":"no-such-kid">);
-C<truncated> (the first half of a good token); C<oversized> (a good token
+C<truncated> (a good token's header and half its payload); C<oversized> (a good token
 of about C<size> bytes, default 16500: over the 16 KiB bound);
 C<no_exp>; C<bad_tenant> (C<ACME/../t2>); C<crit> (a C<crit> header);
 C<padded> (payload base64url with C<=> padding, signed as it stands).

@@ -340,32 +340,44 @@ sub parse_response {
 
 # The evidence records written so far: a list of {execution_id, type,
 # hash, canonical, record}, in the order the last part of each was logged.
+# The error log is read on from where the last call stopped (a debug log
+# under load grows by megabytes a second).
 sub records {
     my ($self) = @_;
 
-    my $log = $self->{t}->read_file('error.log');
-    my (%parts, @order);
+    my $path = "$self->{dir}/error.log";
+    open my $fh, '<:raw', $path or return @{ $self->{recs} // [] };
+    seek $fh, $self->{log_off} // 0, 0;
 
-    while ($log =~ /foxgov evidence (\S+) (\S+) ([0-9a-f]{64}) (\d+)\/(\d+) (\d+) /g) {
+    my $parts = $self->{parts} //= {};
+    my $recs = $self->{recs} //= [];
+
+    while (my $line = <$fh>) {
+        if (substr($line, -1) ne "\n") {
+            last;                       # a line still being written
+        }
+        $self->{log_off} = tell $fh;
+
+        next unless index($line, 'foxgov evidence ') >= 0;
+        next unless $line =~ /foxgov evidence (\S+) (\S+) ([0-9a-f]{64}) (\d+)\/(\d+) (\d+) /g;
+
         my ($exec, $type, $hash, $i, $n, $len) = ($1, $2, $3, $4, $5, $6);
-        my $data = substr($log, pos($log), $len);
         my $key = "$exec $type $hash";
-        $parts{$key}[$i - 1] = $data;
-        push @order, [$key, $exec, $type, $hash, $n] if $i == $n;
-    }
+        $parts->{$key}[$i - 1] = substr($line, pos($line), $len);
+        next unless $i == $n;
 
-    my @recs;
-    for my $o (@order) {
-        my ($key, $exec, $type, $hash, $n) = @$o;
-        my $canon = join '', map { $_ // '' } @{ $parts{$key} }[0 .. $n - 1];
-        push @recs, {
+        my $canon = join '', map { $_ // '' } @{ $parts->{$key} }[0 .. $n - 1];
+        delete $parts->{$key};
+        push @$recs, {
             execution_id => $exec, type => $type, hash => $hash,
             canonical => $canon,
             record => eval { $JSON->decode($canon) },
         };
     }
 
-    return @recs;
+    close $fh;
+
+    return @$recs;
 }
 
 sub records_for {

@@ -393,7 +393,8 @@ sub _connection {
             return;
         }
 
-        $self->_log($req);
+        # every request but the readiness probe
+        $self->_log($req) unless $req->{path} eq '/mock/health';
 
         my $keep = $req->{http_version} eq 'HTTP/1.1'
             && ($req->{headers}{connection} // '') !~ /\bclose\b/i;
@@ -1593,7 +1594,8 @@ Answers are C<HTTP/1.1>: JSON with Content-Length; SSE streams chunked to
 an HTTP/1.1 keep-alive request, and otherwise (HTTP/1.0, or C<Connection:
 close>) unframed with C<Connection: close> and the end marked by closing.
 
-Each request is appended to the log as one JSON line (O_APPEND, flock)
+Each request (but C<GET /mock/health>, the readiness probe) is appended
+to the log as one JSON line (O_APPEND, flock)
 B<before> it is answered: C<{method, path, query, http_version, headers,
 header_order, body, body_sha256, time}>; C<query> is the raw text after
 C<?> or undef; C<headers> has lowercase names, repeated ones joined with
