@@ -1,0 +1,290 @@
+#!/usr/bin/perl
+
+# conf/nginx.conf, the example gateway, is a configuration nginx accepts
+# with the module loaded: its /etc/foxgov/... files are made here (real
+# keys, the itsm-triage bundle built and signed with them, dummy
+# credentials), its listen ports and upstream servers moved to free
+# loopback ports, its logs and pid into the test's directory.  Then
+# "nginx -t" passes, which means both tool schemas in conf/schemas compile
+# (a schema that does not is shown to fail it), and nginx started with it
+# answers the way the itsm-triage policy says.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use File::Copy qw(copy);
+use File::Path qw(make_path);
+use IPC::Open3;
+use JSON::PP;
+use Symbol qw(gensym);
+use Test::More;
+
+use FoxGov::Test::Nginx qw(repo_root module_path nginx_binary
+    http_status http_header http_body);
+
+my $top = repo_root();
+my $module = module_path();
+my $foxgov = $ENV{FOXGOV_CLI} // "$top/build/bin/foxgov";
+
+plan skip_all => "$module is missing: run make" unless -f $module;
+plan skip_all => "$foxgov is missing: run make" unless -x $foxgov;
+plan skip_all => nginx_binary() . ' is missing or not executable'
+    unless -x nginx_binary();
+
+my $json = JSON::PP->new->canonical;
+
+sub run {
+    my (@args) = @_;
+    my $err = gensym;
+    my $pid = open3(my $in, my $out, $err, $foxgov, @args);
+    close $in;
+    local $/;
+    my $o = <$out> // '';
+    my $e = <$err> // '';
+    waitpid $pid, 0;
+    return ($? >> 8, $o, $e);
+}
+
+sub slurp { open my $f, '<:raw', $_[0] or die "$_[0]: $!"; local $/; <$f> }
+sub spew { open my $f, '>:raw', $_[0] or die "$_[0]: $!"; print $f $_[1]; close $f }
+
+my $t = FoxGov::Test::Nginx->new();
+my $d = $t->testdir();
+my $etc = "$d/foxgov-etc";
+make_path("$etc/credentials", "$d/keys", "$d/logs");
+
+# ------------------------------------------------------------- the files
+
+my ($rc, $out, $err);
+
+for my $kid (qw(bundle auth approver)) {
+    ($rc, $out, $err) = run('keygen', '--kid', $kid, '--alg', 'EdDSA',
+                            '--out', "$d/keys");
+    is($rc, 0, "keygen $kid") or diag($err);
+}
+
+copy("$d/keys/auth.jwks.json", "$etc/auth-keys.jwks.json") or die $!;
+copy("$d/keys/approver.jwks.json", "$etc/approver-keys.jwks.json") or die $!;
+copy("$d/keys/bundle.jwks.json", "$etc/bundle-keys.jwks.json") or die $!;
+
+my $bundle_src = "$top/conf/bundles/itsm-triage";
+ok(-f "$bundle_src/.manifest", 'the itsm-triage bundle has a .manifest');
+($rc, $out, $err) = run('bundle', 'build', $bundle_src, '-o',
+                        "$etc/bundle.tar.gz", '--key', "$d/keys/bundle.pem");
+is($rc, 0, 'bundle build itsm-triage, signed') or diag($err);
+
+# ------------------------------------------------ conf/nginx.conf, moved
+
+my $conf = slurp("$top/conf/nginx.conf");
+
+my %need = (
+    'load_module'                  => qr/^load_module \S+;/m,
+    'foxgov_policy_bundle keys='   => qr/foxgov_policy_bundle\s+\S+\s+keys=/,
+    'foxgov_auth_keys'             => qr/^\s*foxgov_auth_keys\s/m,
+    'foxgov_approval_keys'         => qr/^\s*foxgov_approval_keys\s/m,
+    'foxgov_zone'                  => qr/^\s*foxgov_zone\s/m,
+    'foxgov_call model openai'     => qr/foxgov_call\s+model\s+openai;/,
+    'foxgov_call model anthropic'  => qr/foxgov_call\s+model\s+anthropic;/,
+    'servicenow read'              => qr/tool servicenow\.incident action=read/,
+    'servicenow write'             => qr/tool servicenow\.incident action=write/,
+    'slack'                        => qr/tool slack\.chat action=write/,
+    '$foxgov_route in a map'       => qr/map \$foxgov_route /,
+    'log_format with $foxgov_*'    => qr/log_format[^;]*\$foxgov_execution_id/,
+);
+like($conf, $need{$_}, "conf/nginx.conf has $_") for sort keys %need;
+
+my @schemas = $conf =~ /schema=(\S+?);/g;
+is(scalar @schemas, 2, 'two tool schemas');
+ok(-f "$top/conf/$_", "conf/$_ exists") for @schemas;
+
+# Rewrite the example for this directory.  $schema_dir stands for the
+# directory relative schema= paths are read from.
+sub moved {
+    my ($text, $schema_dir) = @_;
+
+    # the harness runs nginx in the foreground and waits for its pid file
+    $text =~ s{^load_module \S+;}
+              {load_module $module;\ndaemon off;\nmaster_process on;}m;
+    $text =~ s{^pid \S+;}{pid $d/nginx.pid;}m;
+    $text =~ s{/etc/foxgov/}{$etc/}g;
+    $text =~ s{/var/log/nginx/}{$d/logs/}g;
+    $text =~ s{schema=(?!/)}{schema=$schema_dir/}g;
+
+    # listen and upstream servers on free loopback ports (nginx -t
+    # resolves upstream names, and nothing here may leave the machine)
+    my $n = 0;
+    $text =~ s{^(\s*listen\s+)127\.0\.0\.1:\d+}
+              {$1 . '127.0.0.1:' . $t->port(8080 + $n++)}gme;
+    $text =~ s{^(\s*server\s+)[a-z0-9.-]+:\d+;}
+              {$1 . '127.0.0.1:' . $t->port(9000 + $n++) . ';'}gme;
+
+    # the harness's temp paths
+    my $paths = join '', map { "    ${_}_temp_path $d/${_}_temp;\n" }
+        qw(client_body proxy fastcgi uwsgi scgi);
+    $text =~ s#^http \{\n#http {\n$paths#m;
+
+    return $text;
+}
+
+my $moved = moved($conf, "$top/conf");
+
+unlike($moved, qr{/etc/foxgov|/var/log/nginx|/run/}, 'no system path left');
+unlike($moved, qr{\bserver\s+[a-z][a-z0-9.-]*\.[a-z]+:\d+;},
+       'no upstream name left');
+
+my %creds = map { $_ => 1 } $moved =~ m{file=\Q$etc\E/credentials/([^\s;]+)}g;
+ok(scalar(keys %creds) >= 4, 'credential files: ' . join(' ', sort keys %creds));
+for my $c (sort keys %creds) {
+    spew("$etc/credentials/$c", "dummy-secret-for-$c\n");
+    chmod 0600, "$etc/credentials/$c";
+}
+
+$t->write_file('nginx.conf', $moved);
+
+# ------------------------------------------------------------- nginx -t
+
+($rc, $out) = $t->test_config();
+is($rc, 0, 'nginx -t accepts conf/nginx.conf') or diag($out);
+like($out, qr/test is successful/, 'nginx -t: test is successful');
+unlike($out, qr/\[(?:emerg|alert|crit|error|warn)\]/,
+       'nginx -t: no warning (the bundle loads, the keys and files are there)')
+    or diag($out);
+
+# A schema that does not compile fails nginx -t, naming it: so the pass
+# above means both schemas compiled.
+
+my $bad = "$d/bad-schemas";
+make_path($bad);
+copy("$top/conf/$_", "$bad/" . ($_ =~ s{.*/}{}r)) or die $! for @schemas;
+(my $first = $schemas[0]) =~ s{.*/}{};
+my $doc = $json->decode(slurp("$bad/$first"));
+$doc->{properties}{work_notes}{format} = 'markdown';
+$doc->{properties}{category}{format} = 'markdown'
+    unless $doc->{properties}{work_notes};
+spew("$bad/$first", $json->encode($doc));
+
+(my $bad_conf = moved($conf, $bad)) =~ s{schema=\Q$bad\E/(?:[^/\s;]+/)*}
+                                        {schema=$bad/}g;
+$t->write_file('nginx.conf', $bad_conf);
+($rc, $out) = $t->test_config();
+isnt($rc, 0, "nginx -t fails with a broken $first");
+like($out, qr/\[emerg\] input schema "\Q$bad\E\/\Q$first\E" does not compile: .*unsupported keyword/,
+     'naming the schema and the keyword') or diag($out);
+
+$t->write_file('nginx.conf', $moved);
+unlink "$d/error.log";      # the [emerg] above was meant
+
+# ------------------------------------------------ nginx runs with it
+
+$t->run();
+
+my $r = $t->http_get('/healthz');
+is(http_status($r), 200, '/healthz');
+
+sub mint {
+    my (@caps) = @_;
+    my ($rc, $tok, $e) = run('token', 'mint', '--key', "$d/keys/auth.pem",
+        '--tenant', 'acme', '--sub', 'svc-triage', '--ttl', '15m',
+        '--workspace', 'itsm', '--environment', 'prod',
+        map { ('--cap', $_) } @caps);
+    die "token mint: $e" if $rc;
+    chomp $tok;
+    return $tok;
+}
+
+sub post {
+    my ($uri, $token, $body) = @_;
+    my $raw = "POST $uri HTTP/1.0\r\nHost: localhost\r\n"
+        . ($token ? "Authorization: Bearer $token\r\n" : '')
+        . "Content-Type: application/json\r\n"
+        . 'Content-Length: ' . length($body) . "\r\n\r\n" . $body;
+    return $t->http($raw);
+}
+
+sub code_of {
+    my ($resp) = @_;
+    my $b = eval { $json->decode(http_body($resp) // '') };
+    return $b ? $b->{error}{code} : undef;
+}
+
+my $chat = '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}';
+
+$r = post('/v1/chat/completions', undef, $chat);
+is(http_status($r), 401, 'OpenAI without a token: 401');
+is(code_of($r), 'missing_token', '... missing_token');
+ok(http_header($r, 'FoxGov-Execution-Id'), '... with FoxGov-Execution-Id');
+
+$r = $t->http_get('/v1/models');
+is(http_status($r), 400, '/v1/models is not an endpoint: 400');
+is(code_of($r), 'unknown_endpoint', '... unknown_endpoint');
+
+my $tok = mint('model:gpt-4o*', 'model:claude-*', 'tool:slack.chat:write',
+               'tool:servicenow.incident:*');
+
+$r = post('/v1/chat/completions', $tok, $chat);
+is(http_status($r), 403, 'the floating alias gpt-4o is refused: 403');
+is(code_of($r), 'policy_denied', '... policy_denied (deny-unpinned-models)');
+like(http_header($r, 'FoxGov-Decision-Hash') // '', qr/^[0-9a-f]{64}$/,
+     '... with FoxGov-Decision-Hash: the bundle loaded in the worker');
+
+$r = post('/anthropic/v1/messages', $tok,
+          '{"model":"claude-3-opus-20240229","max_tokens":64,'
+          . '"messages":[{"role":"user","content":"hi"}]}');
+is(code_of($r), 'policy_denied',
+   'Anthropic /anthropic/v1/messages reaches the adapter as /v1/messages');
+
+$r = post('/slack/api/chat.postMessage', $tok,
+          '{"channel":"C0123456789","text":"triage done","as_user":true}');
+is(http_status($r), 400, 'Slack: a field outside the schema: 400');
+is(code_of($r), 'schema_violation', '... schema_violation');
+
+$r = $t->http_get('/slack/api/chat.postMessage');
+is(http_status($r), 405, 'Slack: GET is not a call: 405');
+
+my $sys_id = '0123456789abcdef0123456789abcdef';
+my $patch = sub {
+    my ($body) = @_;
+    return $t->http("PATCH /servicenow/api/now/table/incident/$sys_id "
+        . "HTTP/1.0\r\nHost: localhost\r\nAuthorization: Bearer $tok\r\n"
+        . "Content-Type: application/json\r\nContent-Length: "
+        . length($body) . "\r\n\r\n$body");
+};
+
+$r = $patch->('{"state":"7","work_notes":"closing"}');
+is(code_of($r), 'schema_violation', 'ServiceNow write: state 7 is refused');
+
+$r = $patch->('{"priority":"2","category":"network","work_notes":"VPN"}');
+is(http_status($r), 428, 'ServiceNow write in prod: held for approval');
+is(code_of($r), 'approval_required', '... approval_required');
+my $apr = eval { $json->decode(http_body($r))->{error}{approval} } // {};
+is($apr->{tool}, 'servicenow.incident', '... the approval request names the tool');
+
+$r = $t->http("GET /servicenow/api/now/table/incident?sysparm_limit=1 "
+              . "HTTP/1.0\r\nHost: localhost\r\nAuthorization: Bearer $tok\r\n\r\n");
+is(http_status($r), 502,
+   'ServiceNow read: allowed, forwarded (to a closed port here): 502');
+like(http_header($r, 'FoxGov-Decision-Hash') // '', qr/^[0-9a-f]{64}$/,
+     '... with its decision hash');
+
+$r = $t->http("DELETE /servicenow/api/now/table/incident/$sys_id HTTP/1.0\r\n"
+              . "Host: localhost\r\n\r\n");
+is(http_status($r), 405, 'ServiceNow DELETE is not a call: 405');
+
+is($t->stop(), 0, 'nginx stops on QUIT');
+
+my @bad = grep { /\[(?:alert|emerg|crit)\]/ }
+          split /\n/, slurp("$d/logs/foxgov-error.log")
+                      . $t->read_file('error.log');
+ok(!@bad, 'no [alert], [emerg] or [crit]') or diag(join "\n", @bad);
+
+like(slurp("$d/logs/foxgov-access.log"),
+     qr/tenant=acme decision=REQUIRE_HITL route=- decision_hash=[0-9a-f]{64}/,
+     'the access log has the $foxgov_* variables');
+like(slurp("$d/logs/foxgov-access.log"),
+     qr{"GET /servicenow/api/now/table/incident\?sysparm_limit=1 [^"]*" 502 .* decision=ALLOW },
+     '... the read was decided ALLOW');
+
+done_testing();
