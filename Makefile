@@ -124,6 +124,7 @@ fuzz: fuzz-build
 bench: all
 	sh bench/jcs/run
 	sh bench/decide/run
+	sh bench/gateway/run
 
 # ---------------------------------------------------------------- install
 
