@@ -105,7 +105,7 @@ ngx_http_foxgov_access_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_foxgov_module);
+    ctx = ngx_http_foxgov_get_ctx(r);
 
     if (ctx != NULL) {
         /* re-run after the body was read, or a second pass */
@@ -118,10 +118,10 @@ ngx_http_foxgov_access_handler(ngx_http_request_t *r)
 
     if (r != r->main) {
         /* a subrequest into a governed location is not a call */
-        return ngx_http_foxgov_reply_plain(r, NGX_HTTP_FORBIDDEN,
-                                           "not_a_call",
-                                           "subrequests cannot reach a "
-                                           "governed location");
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "foxgov: a subrequest to \"%V\" is refused: it is "
+                      "not a call", &r->uri);
+        return NGX_HTTP_FORBIDDEN;
     }
 
     ctx = ngx_http_foxgov_create_ctx(r);
@@ -182,7 +182,7 @@ ngx_http_foxgov_body_handler(ngx_http_request_t *r)
     ngx_http_foxgov_ctx_t       *ctx;
     ngx_http_foxgov_loc_conf_t  *flcf;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_foxgov_module);
+    ctx = ngx_http_foxgov_get_ctx(r);
     flcf = ngx_http_get_module_loc_conf(r, ngx_http_foxgov_module);
 
     /* still "waiting": a refusal is answered when the phase is re-run */
@@ -191,6 +191,30 @@ ngx_http_foxgov_body_handler(ngx_http_request_t *r)
 
     r->write_event_handler = ngx_http_core_run_phases;
     ngx_http_core_run_phases(r);
+}
+
+
+ngx_http_foxgov_ctx_t *
+ngx_http_foxgov_get_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t     *cln;
+    ngx_http_foxgov_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_foxgov_module);
+
+    if (ctx != NULL || !r->internal) {
+        return ctx;
+    }
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_foxgov_cleanup_ctx) {
+            ctx = cln->data;
+            ngx_http_set_ctx(r, ctx, ngx_http_foxgov_module);
+            return ctx;
+        }
+    }
+
+    return NULL;
 }
 
 
@@ -822,6 +846,12 @@ ngx_http_foxgov_decide(ngx_http_request_t *r,
                        err.msg);
     }
 
+    if (ctx->zone_full) {
+        return ngx_http_foxgov_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                       "zone_full", "the shared zone is full: throttle "
+                       "counters and used approvals cannot be kept");
+    }
+
     return ngx_http_foxgov_act(r, flcf, ctx, &d, approval_id);
 }
 
@@ -894,8 +924,20 @@ ngx_http_foxgov_read_body(ngx_http_request_t *r,
         return ngx_http_foxgov_gate(gates, "schema", "pass");
     }
 
-    if (flcf->schema == NULL || *body == NULL) {
+    if (flcf->schema == NULL) {
         return ngx_http_foxgov_gate(gates, "schema", "not_applicable");
+    }
+
+    if (*body == NULL) {
+        if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_DELETE)) {
+            /* a read carries its input in the query, not in a body */
+            return ngx_http_foxgov_gate(gates, "schema", "not_applicable");
+        }
+
+        return ngx_http_foxgov_gate_refuse(r, ctx, gates, "schema", "fail",
+                           NGX_HTTP_BAD_REQUEST, "schema_violation",
+                           "schema gate: the tool's input schema needs a "
+                           "JSON body");
     }
 
     rc = fg_schema_validate(flcf->schema, *body, &report);
@@ -1013,7 +1055,9 @@ ngx_http_foxgov_input(ngx_http_request_t *r, ngx_http_foxgov_loc_conf_t *flcf,
 
 /*
  * input.counters: the THROTTLE rules that hold for this call and their
- * counters in the shared zone before this call counts.
+ * counters in the shared zone before this call counts.  The call takes
+ * its slot now (ngx_http_foxgov_zone_take()); one that is not forwarded
+ * gives it back.
  */
 static ngx_int_t
 ngx_http_foxgov_throttles(ngx_http_request_t *r, ngx_http_foxgov_ctx_t *ctx,
@@ -1055,9 +1099,19 @@ ngx_http_foxgov_throttles(ngx_http_request_t *r, ngx_http_foxgov_ctx_t *ctx,
         ctx->throttle_ids[i].len = len;
         ctx->throttle_windows[i] = t[i].window_seconds;
 
-        ngx_http_foxgov_zone_read(fmcf->zone, &ctx->tenant,
-                                  &ctx->throttle_ids[i], t[i].window_seconds,
-                                  now, &requests[i], &tokens[i]);
+        if (ngx_http_foxgov_zone_take(fmcf->zone, &ctx->tenant,
+                                      &ctx->throttle_ids[i],
+                                      t[i].window_seconds, now, &requests[i],
+                                      &tokens[i])
+            != NGX_OK)
+        {
+            /* decided as usual, then refused: the counts cannot be kept */
+            ctx->zone_full = 1;
+        }
+
+        ctx->nthrottles = i + 1;
+        ctx->throttles_taken = 1;
+        ctx->throttled_at = now;
     }
 
     ctx->nthrottles = n;
@@ -1098,8 +1152,12 @@ ngx_http_foxgov_approval(ngx_http_request_t *r,
     fg_approval_binding_t         b;
     ngx_http_foxgov_main_conf_t  *fmcf;
 
-    if (flcf->kind != FG_CALL_TOOL || flcf->approval_keys == NULL) {
-        ctx->approval_note = "no approval keys are configured here";
+    if (flcf->kind != FG_CALL_TOOL) {
+        return NGX_OK;
+    }
+
+    if (flcf->approval_keys == NULL) {
+        ctx->approval_note = "no foxgov_approval_keys are configured here";
         return NGX_OK;
     }
 
@@ -1165,7 +1223,10 @@ ngx_http_foxgov_approval(ngx_http_request_t *r,
     json_decref(approval);
 
     if (used == NGX_ERROR) {
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
+        /* recorded as held; answered 503 (the id cannot be kept) */
+        ctx->zone_full = 1;
+        json_object_set_new(input, "approval", json_null());
+        return NGX_OK;
     }
 
     if (used == NGX_DECLINED) {
@@ -1264,13 +1325,10 @@ ngx_http_foxgov_act(ngx_http_request_t *r, ngx_http_foxgov_loc_conf_t *flcf,
     ngx_http_foxgov_ctx_t *ctx, fg_decision_t *d,
     const char *approval_request_id)
 {
-    time_t                         now;
     size_t                         len;
-    ngx_uint_t                     i;
     char                           input_sha256[FG_SHA256_HEX_LEN + 1];
     fg_blobref_t                   empty;
     ngx_http_foxgov_credential_t  *cred;
-    ngx_http_foxgov_main_conf_t   *fmcf;
 
     switch (d->decision) {
 
@@ -1303,6 +1361,13 @@ ngx_http_foxgov_act(ngx_http_request_t *r, ngx_http_foxgov_loc_conf_t *flcf,
                            ctx->approval_note);
         }
 
+        if (flcf->kind != FG_CALL_TOOL) {
+            /* approvals are bound to a tool call (docs/records.md) */
+            return ngx_http_foxgov_refuse(r, ctx, 428, "approval_required",
+                           "%s; a model call cannot be approved call by "
+                           "call", d->justification);
+        }
+
         if (ctx->request_read) {
             fg_hex_sha256(ctx->request_ref.sha256, input_sha256);
         } else {
@@ -1313,10 +1378,8 @@ ngx_http_foxgov_act(ngx_http_request_t *r, ngx_http_foxgov_loc_conf_t *flcf,
 
         ctx->refusal.approval = fg_call_approval_request(approval_request_id,
                                     (char *) ctx->tenant.data,
-                                    flcf->kind == FG_CALL_TOOL
-                                    ? (char *) flcf->tool.data : "model",
-                                    flcf->kind == FG_CALL_TOOL
-                                    ? (char *) flcf->action.data : "write",
+                                    (char *) flcf->tool.data,
+                                    (char *) flcf->action.data,
                                     input_sha256,
                                     ngx_time() + flcf->approval_ttl);
 
@@ -1337,23 +1400,6 @@ ngx_http_foxgov_act(ngx_http_request_t *r, ngx_http_foxgov_loc_conf_t *flcf,
                        "credential_unavailable",
                        "no credential of this location serves tenant %V",
                        &ctx->tenant);
-    }
-
-    /* the call counts against the THROTTLE rules that held for it */
-    fmcf = ngx_http_get_module_main_conf(r, ngx_http_foxgov_module);
-    now = ngx_time();
-
-    for (i = 0; i < ctx->nthrottles; i++) {
-        if (ngx_http_foxgov_zone_add_count(fmcf->zone, &ctx->tenant,
-                                           &ctx->throttle_ids[i],
-                                           ctx->throttle_windows[i], now,
-                                           1, 0)
-            != NGX_OK)
-        {
-            return ngx_http_foxgov_refuse(r, ctx,
-                           NGX_HTTP_SERVICE_UNAVAILABLE, "zone_full",
-                           "the throttle counters cannot be kept");
-        }
     }
 
     if (d->decision == FG_DECISION_ROUTE && d->route != NULL) {
@@ -1409,6 +1455,30 @@ ngx_http_foxgov_pick_credential(ngx_http_foxgov_loc_conf_t *flcf,
 
 
 /* ------------------------------------------------------------ refusals */
+
+void
+ngx_http_foxgov_release_throttles(ngx_http_request_t *r,
+    ngx_http_foxgov_ctx_t *ctx)
+{
+    ngx_uint_t                    i;
+    ngx_http_foxgov_main_conf_t  *fmcf;
+
+    if (!ctx->throttles_taken || ctx->forwarded) {
+        return;
+    }
+
+    ctx->throttles_taken = 0;
+
+    fmcf = ngx_http_get_module_main_conf(r, ngx_http_foxgov_module);
+
+    for (i = 0; i < ctx->nthrottles; i++) {
+        ngx_http_foxgov_zone_release(fmcf->zone, &ctx->tenant,
+                                     &ctx->throttle_ids[i],
+                                     ctx->throttle_windows[i],
+                                     ctx->throttled_at);
+    }
+}
+
 
 /*
  * A body without a declared length went past foxgov_body_max after the

@@ -171,6 +171,7 @@ typedef struct {
     ngx_uint_t                  refused:1;
     ngx_uint_t                  replied:1;
     ngx_uint_t                  approval_invalid:1;
+    ngx_uint_t                  zone_full:1;
     ngx_uint_t                  response_started:1;
     ngx_uint_t                  response_done:1;
     ngx_uint_t                  logged:1;
@@ -216,6 +217,8 @@ typedef struct {
     ngx_str_t                   decision;   /* "ALLOW", ... */
     ngx_str_t                   route;
     ngx_uint_t                  nthrottles;
+    ngx_uint_t                  throttles_taken:1;
+    time_t                      throttled_at;
     ngx_str_t                   throttle_ids[NGX_HTTP_FOXGOV_MAX_THROTTLES];
     time_t                      throttle_windows[NGX_HTTP_FOXGOV_MAX_THROTTLES];
 
@@ -270,15 +273,23 @@ void ngx_http_foxgov_policy_release(ngx_http_foxgov_policy_t *p);
 ngx_shm_zone_t *ngx_http_foxgov_zone_add(ngx_conf_t *cf, ngx_str_t *name,
     size_t size);
 
-/* Counters of (tenant, rule) in the current window, 0 when none. */
-void ngx_http_foxgov_zone_read(ngx_shm_zone_t *zone, ngx_str_t *tenant,
-    ngx_str_t *rule, time_t window, time_t now, long long *requests,
-    long long *tokens);
-
 /* Add to the counters of (tenant, rule); NGX_ERROR when the zone is full. */
 ngx_int_t ngx_http_foxgov_zone_add_count(ngx_shm_zone_t *zone,
     ngx_str_t *tenant, ngx_str_t *rule, time_t window, time_t now,
     long long requests, long long tokens);
+
+/*
+ * Count this call against (tenant, rule) now, before it is decided, and
+ * give the counters as they were before it: the decision reads them, and
+ * two calls in two workers can never both see the last free slot.  A call
+ * that is then not forwarded gives its slot back with _release().
+ * NGX_ERROR when the zone is full.
+ */
+ngx_int_t ngx_http_foxgov_zone_take(ngx_shm_zone_t *zone, ngx_str_t *tenant,
+    ngx_str_t *rule, time_t window, time_t now, long long *requests,
+    long long *tokens);
+void ngx_http_foxgov_zone_release(ngx_shm_zone_t *zone, ngx_str_t *tenant,
+    ngx_str_t *rule, time_t window, time_t taken);
 
 /* NGX_OK the first time (tenant, jti) is used, NGX_DECLINED after, NGX_ERROR
  * when the zone is full.  The id is kept until expires. */
@@ -289,6 +300,14 @@ ngx_int_t ngx_http_foxgov_zone_use_once(ngx_shm_zone_t *zone,
 /* -------------------------------------------------------------- access */
 
 ngx_int_t ngx_http_foxgov_access_handler(ngx_http_request_t *r);
+
+/*
+ * The call's context.  An internal redirect (error_page, try_files)
+ * clears every module's context; the call's is found again through its
+ * pool cleanup, so the call record is still written and nothing is
+ * decided twice.
+ */
+ngx_http_foxgov_ctx_t *ngx_http_foxgov_get_ctx(ngx_http_request_t *r);
 
 /* Record the 413 nginx answered for a body that outgrew foxgov_body_max. */
 void ngx_http_foxgov_access_too_large(ngx_http_request_t *r,
@@ -308,6 +327,10 @@ void ngx_http_foxgov_credential_header(ngx_http_foxgov_loc_conf_t *flcf,
 
 
 /* --------------------------------------------------------------- reply */
+
+/* Give back the THROTTLE slots a call took and was not forwarded with. */
+void ngx_http_foxgov_release_throttles(ngx_http_request_t *r,
+    ngx_http_foxgov_ctx_t *ctx);
 
 /* Send ctx->refusal; the return is what the access phase returns. */
 ngx_int_t ngx_http_foxgov_reply(ngx_http_request_t *r,

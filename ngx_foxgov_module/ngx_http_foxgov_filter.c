@@ -59,7 +59,7 @@ ngx_http_foxgov_header_filter(ngx_http_request_t *r)
 {
     ngx_http_foxgov_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_foxgov_module);
+    ctx = ngx_http_foxgov_get_ctx(r);
 
     if (ctx == NULL || r != r->main) {
         return ngx_http_next_header_filter(r);
@@ -205,7 +205,7 @@ ngx_http_foxgov_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     ngx_chain_t            *cl;
     ngx_http_foxgov_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_foxgov_module);
+    ctx = ngx_http_foxgov_get_ctx(r);
 
     if (ctx == NULL || ctx->response_hash == NULL || r != r->main
         || ctx->response_done)
@@ -267,7 +267,7 @@ ngx_http_foxgov_request_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     ngx_http_foxgov_ctx_t       *ctx;
     ngx_http_foxgov_loc_conf_t  *flcf;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_foxgov_module);
+    ctx = ngx_http_foxgov_get_ctx(r);
 
     if (ctx == NULL || !ctx->waiting) {
         return ngx_http_next_request_body_filter(r, in);

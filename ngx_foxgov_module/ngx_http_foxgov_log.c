@@ -42,13 +42,15 @@ ngx_http_foxgov_log_handler(ngx_http_request_t *r)
     ngx_http_foxgov_loc_conf_t   *flcf;
     ngx_http_foxgov_main_conf_t  *fmcf;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_foxgov_module);
+    ctx = ngx_http_foxgov_get_ctx(r);
 
     if (ctx == NULL || r != r->main || !ctx->recorded || ctx->logged) {
         return NGX_OK;
     }
 
     ctx->logged = 1;
+
+    ngx_http_foxgov_release_throttles(r, ctx);
 
     flcf = ngx_http_get_module_loc_conf(r, ngx_http_foxgov_module);
     fmcf = ngx_http_get_module_main_conf(r, ngx_http_foxgov_module);

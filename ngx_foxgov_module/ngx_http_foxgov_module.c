@@ -191,7 +191,12 @@ ngx_http_foxgov_postconfiguration(ngx_conf_t *cf)
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+    /*
+     * The precontent phase, as ngx_http_mirror_module reads the body there:
+     * after nginx's own access checks (allow, auth_basic, auth_request), so
+     * a call they refuse is never decided, counted or recorded as forwarded.
+     */
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
     if (h == NULL) {
         return NGX_ERROR;
     }

@@ -27,6 +27,8 @@ ngx_http_foxgov_reply(ngx_http_request_t *r, ngx_http_foxgov_ctx_t *ctx)
     rf = &ctx->refusal;
     ctx->replied = 1;
 
+    ngx_http_foxgov_release_throttles(r, ctx);
+
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
         return rc;
@@ -53,6 +55,12 @@ ngx_http_foxgov_reply(ngx_http_request_t *r, ngx_http_foxgov_ctx_t *ctx)
 
         } else if (ngx_strcmp(rf->code, "missing_token") == 0) {
             p = ngx_cpymem(buf, "Bearer", sizeof("Bearer") - 1);
+
+        } else if (ngx_strcmp(rf->code, "invalid_approval") == 0) {
+            /* the caller's token was fine: the approval was not */
+            p = ngx_cpymem(buf, "FoxGov-Approval error=\"invalid_approval\"",
+                           sizeof("FoxGov-Approval error=\"invalid_approval\"")
+                           - 1);
 
         } else {
             p = ngx_cpymem(buf, "Bearer error=\"invalid_token\"",

@@ -209,13 +209,13 @@ ngx_http_foxgov_upstream_headers(ngx_http_request_t *r,
 
     r->headers_in.headers = headers;
 
-    /* the fields nginx keeps pointers to must not bring the token back */
+    /*
+     * The fields nginx keeps pointers to must not bring the token back
+     * ($http_authorization).  accept_encoding stays: gzip may still
+     * compress the response to the client; only the upstream does not see
+     * the header.
+     */
     r->headers_in.authorization = NULL;
-#if (NGX_HTTP_GZIP || NGX_HTTP_HEADERS)
-    if (flcf->kind == FG_CALL_MODEL) {
-        r->headers_in.accept_encoding = NULL;
-    }
-#endif
 
     return NGX_OK;
 }

@@ -80,7 +80,7 @@ ngx_http_foxgov_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     size_t                  len;
     ngx_http_foxgov_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r->main, ngx_http_foxgov_module);
+    ctx = ngx_http_foxgov_get_ctx(r->main);
 
     p = NULL;
     len = 0;

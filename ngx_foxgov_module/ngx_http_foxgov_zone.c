@@ -154,41 +154,6 @@ ngx_http_foxgov_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 }
 
 
-void
-ngx_http_foxgov_zone_read(ngx_shm_zone_t *zone, ngx_str_t *tenant,
-    ngx_str_t *rule, time_t window, time_t now, long long *requests,
-    long long *tokens)
-{
-    u_char                        key[NGX_HTTP_FOXGOV_ZONE_KEY_MAX];
-    size_t                        len;
-    uint32_t                      hash;
-    ngx_http_foxgov_zone_ctx_t   *ctx = zone->data;
-    ngx_http_foxgov_zone_node_t  *n;
-
-    *requests = 0;
-    *tokens = 0;
-
-    len = ngx_http_foxgov_zone_key(key, NGX_HTTP_FOXGOV_ZONE_COUNTER, tenant,
-                                   rule);
-    if (len == 0 || window <= 0) {
-        return;
-    }
-
-    hash = ngx_crc32_short(key, len);
-
-    ngx_shmtx_lock(&ctx->shpool->mutex);
-
-    n = ngx_http_foxgov_zone_lookup(ctx, key, len, hash);
-
-    if (n != NULL && n->window_start == now - now % window) {
-        *requests = n->requests;
-        *tokens = n->tokens;
-    }
-
-    ngx_shmtx_unlock(&ctx->shpool->mutex);
-}
-
-
 ngx_int_t
 ngx_http_foxgov_zone_add_count(ngx_shm_zone_t *zone, ngx_str_t *tenant,
     ngx_str_t *rule, time_t window, time_t now, long long requests,
@@ -236,6 +201,96 @@ ngx_http_foxgov_zone_add_count(ngx_shm_zone_t *zone, ngx_str_t *tenant,
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 
     return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_foxgov_zone_take(ngx_shm_zone_t *zone, ngx_str_t *tenant,
+    ngx_str_t *rule, time_t window, time_t now, long long *requests,
+    long long *tokens)
+{
+    u_char                        key[NGX_HTTP_FOXGOV_ZONE_KEY_MAX];
+    size_t                        len;
+    time_t                        start;
+    uint32_t                      hash;
+    ngx_http_foxgov_zone_ctx_t   *ctx = zone->data;
+    ngx_http_foxgov_zone_node_t  *n;
+
+    *requests = 0;
+    *tokens = 0;
+
+    len = ngx_http_foxgov_zone_key(key, NGX_HTTP_FOXGOV_ZONE_COUNTER, tenant,
+                                   rule);
+    if (len == 0 || window <= 0) {
+        return NGX_ERROR;
+    }
+
+    hash = ngx_crc32_short(key, len);
+    start = now - now % window;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    n = ngx_http_foxgov_zone_lookup(ctx, key, len, hash);
+
+    if (n == NULL) {
+        n = ngx_http_foxgov_zone_insert(ctx, NGX_HTTP_FOXGOV_ZONE_COUNTER,
+                                        key, len, hash, now);
+        if (n == NULL) {
+            ngx_shmtx_unlock(&ctx->shpool->mutex);
+            return NGX_ERROR;
+        }
+    }
+
+    if (n->window_start != start) {
+        n->window_start = start;
+        n->requests = 0;
+        n->tokens = 0;
+    }
+
+    n->expires = start + window;
+
+    /* what the decision reads is the count before this call */
+    *requests = n->requests;
+    *tokens = n->tokens;
+
+    n->requests++;
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_foxgov_zone_release(ngx_shm_zone_t *zone, ngx_str_t *tenant,
+    ngx_str_t *rule, time_t window, time_t taken)
+{
+    u_char                        key[NGX_HTTP_FOXGOV_ZONE_KEY_MAX];
+    size_t                        len;
+    uint32_t                      hash;
+    ngx_http_foxgov_zone_ctx_t   *ctx = zone->data;
+    ngx_http_foxgov_zone_node_t  *n;
+
+    len = ngx_http_foxgov_zone_key(key, NGX_HTTP_FOXGOV_ZONE_COUNTER, tenant,
+                                   rule);
+    if (len == 0 || window <= 0) {
+        return;
+    }
+
+    hash = ngx_crc32_short(key, len);
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    n = ngx_http_foxgov_zone_lookup(ctx, key, len, hash);
+
+    /* a new window has started: the call was never in its count */
+    if (n != NULL && n->window_start == taken - taken % window
+        && n->requests > 0)
+    {
+        n->requests--;
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
 }
 
 
