@@ -278,7 +278,8 @@ fg_call_object_or_empty(const json_t *v)
         return json_object();
     }
 
-    return json_is_object(v) ? json_deep_copy(v) : NULL;
+    /* shared: labels are not changed once parsed */
+    return json_is_object(v) ? json_incref((json_t *) v) : NULL;
 }
 
 
@@ -881,7 +882,7 @@ fg_input_auth(json_t *in, const json_t *auth, fg_error_t *err)
     rc |= fg_call_set(in, "acr", v != NULL ? json_copy((json_t *) v)
                                            : json_null());
     rc |= fg_call_set(in, "capabilities",
-                      json_deep_copy(json_object_get(auth, "capabilities")));
+                      json_incref(json_object_get(auth, "capabilities")));
 
     if (rc != FG_OK) {
         return fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
@@ -1362,7 +1363,7 @@ fg_call_common_fields(json_t *rec, const fg_call_record_args_t *a,
 
     rc = fg_call_set(rec, "permissions_checked",
                      a->permissions_checked != NULL
-                     ? json_deep_copy(a->permissions_checked)
+                     ? json_incref((json_t *) a->permissions_checked)
                      : json_array());
     rc |= fg_call_set(rec, "redactions_applied", red);
     rc |= fg_call_set(rec, "labels", fg_call_object_or_empty(a->labels));

@@ -1878,7 +1878,8 @@ fg_record_fields(json_t *rec, const fg_decision_t *d, const json_t *input,
 
     rc = fg_set(rec, "auth_context_sha256",
                 json_string(a->auth_context_sha256));
-    rc |= fg_set(rec, "input", json_deep_copy(input));
+    /* shared, not copied: the input is not changed once decided on */
+    rc |= fg_set(rec, "input", json_incref((json_t *) input));
     rc |= fg_set(rec, "bundle", a->bundle_revision == NULL ? json_null()
                  : json_pack("{s:s, s:s}", "revision", a->bundle_revision,
                              "sha256", a->bundle_sha256 != NULL
@@ -1890,7 +1891,8 @@ fg_record_fields(json_t *rec, const fg_decision_t *d, const json_t *input,
     rc |= fg_set(rec, "justification", json_string(d->justification));
     rc |= fg_set(rec, "permissions_checked",
                  json_is_array(a->permissions_checked)
-                 ? json_deep_copy(a->permissions_checked) : json_array());
+                 ? json_incref((json_t *) a->permissions_checked)
+                 : json_array());
     rc |= fg_set(rec, "route", fg_nullable(
                  d->decision == FG_DECISION_ROUTE ? d->route : NULL));
     rc |= fg_set(rec, "approval_request_id", fg_nullable(

@@ -187,8 +187,9 @@ typedef struct {
 } fg_policy_record_args_t;
 
 /*
- * Build the PolicyDecisionRecord of decision d made from input (copied
- * into the record).  The record is not validated here: seal it with
+ * Build the PolicyDecisionRecord of decision d made from input (held by
+ * the record by reference, as are gates_before and permissions_checked:
+ * none of them may change while the record lives).  The record is not validated here: seal it with
  * fg_record_seal().  Returns the record, or NULL with err set
  * (FG_ERR_INVALID for a missing argument or bad time, FG_ERR_NOMEM).
  */
