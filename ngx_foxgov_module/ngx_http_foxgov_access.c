@@ -1,8 +1,11 @@
 
 /*
- * ngx_http_foxgov_access.c -- the access phase of a governed call
- * (DESIGN.md "AuthContext", "Trace context", "Calls and adapters",
- * "Decisions and responses"):
+ * ngx_http_foxgov_access.c -- the handler of a governed call, run in the
+ * precontent phase (registered by ngx_http_foxgov_postconfiguration()),
+ * that is after nginx's own access checks (allow/deny, auth_basic,
+ * auth_request): a call they refuse never gets here (DESIGN.md
+ * "AuthContext", "Trace context", "Calls and adapters", "Decisions and
+ * responses"):
  *
  *   1. from the headers: the endpoint, the trace, the token (401 without
  *      any record when it is refused: no AuthContext, no decision), the
@@ -202,7 +205,8 @@ ngx_http_foxgov_get_ctx(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_foxgov_module);
 
-    if (ctx != NULL || !r->internal) {
+    /* a subrequest shares the pool of its main request, not its call */
+    if (ctx != NULL || !r->internal || r != r->main) {
         return ctx;
     }
 
@@ -248,6 +252,7 @@ ngx_http_foxgov_create_ctx(ngx_http_request_t *r)
         return NULL;
     }
 
+    ctx->conf = ngx_http_get_module_loc_conf(r, ngx_http_foxgov_module);
     ctx->endpoint = -1;
     ctx->status = NGX_DECLINED;
 
@@ -1491,7 +1496,7 @@ ngx_http_foxgov_access_too_large(ngx_http_request_t *r,
 {
     ngx_http_foxgov_loc_conf_t  *flcf;
 
-    flcf = ngx_http_get_module_loc_conf(r, ngx_http_foxgov_module);
+    flcf = ctx->conf;
 
     (void) ngx_http_foxgov_gate_refuse(r, ctx, NULL, "schema", "fail",
                        NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "body_too_large",
@@ -1526,7 +1531,7 @@ ngx_http_foxgov_gate_refuse(ngx_http_request_t *r, ngx_http_foxgov_ctx_t *ctx,
     va_end(args);
     *p = '\0';
 
-    flcf = ngx_http_get_module_loc_conf(r, ngx_http_foxgov_module);
+    flcf = ctx->conf;
     fmcf = ngx_http_get_module_main_conf(r, ngx_http_foxgov_module);
 
     if (gates == NULL) {

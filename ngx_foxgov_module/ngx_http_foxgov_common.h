@@ -11,8 +11,8 @@
  *   ngx_http_foxgov_bundle.c     the signed policy bundle: load, re-check
  *   ngx_http_foxgov_zone.c       shared memory: THROTTLE counters and
  *                                single-use approval ids
- *   ngx_http_foxgov_access.c     the access phase: body, auth, trace,
- *                                adapt, gates, decision, act
+ *   ngx_http_foxgov_access.c     the precontent-phase handler: body,
+ *                                auth, trace, adapt, gates, decision, act
  *   ngx_http_foxgov_upstream.c   what the upstream receives: tokens out,
  *                                credential in, traceparent rewritten
  *   ngx_http_foxgov_reply.c      refusals: status, headers, JSON body
@@ -162,8 +162,9 @@ typedef struct {
 
 
 typedef struct {
-    ngx_int_t                   status;     /* what the access phase
-                                               answers when re-run */
+    ngx_http_foxgov_loc_conf_t *conf;       /* the location that decided */
+    ngx_int_t                   status;     /* what the handler answers
+                                               when re-run */
     ngx_uint_t                  waiting:1;  /* the body is being read */
     ngx_uint_t                  too_large:1;
     ngx_uint_t                  recorded:1; /* AuthContext + decision out */
@@ -332,7 +333,7 @@ void ngx_http_foxgov_credential_header(ngx_http_foxgov_loc_conf_t *flcf,
 void ngx_http_foxgov_release_throttles(ngx_http_request_t *r,
     ngx_http_foxgov_ctx_t *ctx);
 
-/* Send ctx->refusal; the return is what the access phase returns. */
+/* Send ctx->refusal; the return is what the precontent handler returns. */
 ngx_int_t ngx_http_foxgov_reply(ngx_http_request_t *r,
     ngx_http_foxgov_ctx_t *ctx);
 

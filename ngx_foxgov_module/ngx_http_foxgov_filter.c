@@ -117,7 +117,7 @@ ngx_http_foxgov_response_start(ngx_http_request_t *r,
         { ngx_string("request-id"), ngx_null_string }
     };
 
-    flcf = ngx_http_get_module_loc_conf(r, ngx_http_foxgov_module);
+    flcf = ctx->conf;
 
     ctx->response_started = 1;
 

@@ -52,7 +52,8 @@ ngx_http_foxgov_log_handler(ngx_http_request_t *r)
 
     ngx_http_foxgov_release_throttles(r, ctx);
 
-    flcf = ngx_http_get_module_loc_conf(r, ngx_http_foxgov_module);
+    /* the location that decided, also after an internal redirect */
+    flcf = ctx->conf;
     fmcf = ngx_http_get_module_main_conf(r, ngx_http_foxgov_module);
 
     tp = ngx_timeofday();

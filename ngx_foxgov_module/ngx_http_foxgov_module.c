@@ -46,6 +46,7 @@ static void ngx_http_foxgov_cleanup_token_cache(void *data);
 
 static ngx_int_t ngx_http_foxgov_init_process(ngx_cycle_t *cycle);
 static void ngx_http_foxgov_exit_process(ngx_cycle_t *cycle);
+static void ngx_http_foxgov_exit_master(ngx_cycle_t *cycle);
 
 
 static ngx_conf_enum_t  ngx_http_foxgov_trace_modes[] = {
@@ -157,7 +158,7 @@ ngx_module_t  ngx_http_foxgov_module = {
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     ngx_http_foxgov_exit_process,          /* exit process */
-    NULL,                                  /* exit master */
+    ngx_http_foxgov_exit_master,           /* exit master */
     NGX_MODULE_V1_PADDING
 };
 
@@ -252,6 +253,17 @@ ngx_http_foxgov_exit_process(ngx_cycle_t *cycle)
         ngx_http_foxgov_bundle_stop(fmcf->bundle);
     }
 
+    fg_jcs_free(ngx_http_foxgov_worker_jcs);
+    fg_sha256_free(ngx_http_foxgov_worker_sha256);
+    ngx_http_foxgov_worker_jcs = NULL;
+    ngx_http_foxgov_worker_sha256 = NULL;
+}
+
+
+/* the master made them too, reading the configuration (bundle checks) */
+static void
+ngx_http_foxgov_exit_master(ngx_cycle_t *cycle)
+{
     fg_jcs_free(ngx_http_foxgov_worker_jcs);
     fg_sha256_free(ngx_http_foxgov_worker_sha256);
     ngx_http_foxgov_worker_jcs = NULL;

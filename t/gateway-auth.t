@@ -87,7 +87,7 @@ for my $alg (sort keys %good) {
 
 # --------------------------------------------------------- refusals
 
-my $n = () = $g->records;
+my @refused;     # execution ids of the refused calls
 
 for my $kind (@FORGE_KINDS) {
     my %o = (tenant => 'acme');
@@ -95,6 +95,7 @@ for my $kind (@FORGE_KINDS) {
     $o{key} = $rs_pem if $kind eq 'alg_confusion';
     my $tok = forge_token($kind, %o);
     my $r = call($tok);
+    push @refused, $r->{headers}{'foxgov-execution-id'};
     is($r->{status}, 401, "$kind: 401") or diag($r->{raw});
     is($r->{json}{error}{code}, 'invalid_token', "$kind: code");
     like($r->{headers}{'www-authenticate'} // '',
@@ -106,7 +107,9 @@ for my $kind (@FORGE_KINDS) {
 for my $from (qw(jwk raw)) {
     my $tok = forge_token('alg_confusion', key => $rs_pem, tenant => 'acme',
                           secret_from => $from);
-    is(call($tok)->{status}, 401, "alg_confusion ($from secret): 401");
+    my $r = call($tok);
+    push @refused, $r->{headers}{'foxgov-execution-id'};
+    is($r->{status}, 401, "alg_confusion ($from secret): 401");
 }
 
 # a capability that is not model:/tool:, a claim missing, a bad tenant
@@ -117,19 +120,25 @@ for my $case ([ 'no workspace', extra => { workspace_id => undef } ],
     my ($name, %o) = @$case;
     my $tok = sign_jwt(key => $g->{auth_pem}, kid => 'caller',
                        claims => token_claims(tenant => 'acme', %o));
-    is(call($tok)->{status}, 401, "$name: 401");
+    my $r = call($tok);
+    push @refused, $r->{headers}{'foxgov-execution-id'};
+    is($r->{status}, 401, "$name: 401");
 }
 
 # a token meant for another key set entirely
 {
     my ($other) = keygen("$d/keys", 'stranger', 'EdDSA');
-    is(call(mint_token(key => $other, tenant => 'acme'))->{status}, 401,
-       'a token from an unknown key: 401');
+    my $r = call(mint_token(key => $other, tenant => 'acme'));
+    push @refused, $r->{headers}{'foxgov-execution-id'};
+    is($r->{status}, 401, 'a token from an unknown key: 401');
 }
 
 sleep 0.3;
-is(scalar(() = $g->records), $n,
-   'INV-INT-004: no refused token left an AuthContext or a decision');
+is(scalar(grep { defined } @refused), scalar @refused,
+   'every refusal carries FoxGov-Execution-Id');
+is(scalar(map { $g->records_for($_) } grep { defined } @refused), 0,
+   'INV-INT-004: no refused token left an AuthContext, a decision or a '
+   . 'call record');
 
 is($g->stop, 0, 'nginx stops cleanly');
 my ($ok, @bad) = $g->nginx->error_log_ok();

@@ -36,6 +36,17 @@ my $g = FoxGov::Test::Gateway->new(read_timeout => '1s', config => <<'EOF');
             foxgov_call model openai;
             proxy_pass http://127.0.0.1:%%PORT_8089%%;
         }
+
+        location /fallback/ {
+            rewrite ^/fallback(/.*)$ $1 break;
+            foxgov_call model openai;
+            error_page 502 = @sorry;
+            proxy_pass http://127.0.0.1:%%PORT_8089%%;
+        }
+
+        location @sorry {
+            return 503 "sorry\n";
+        }
 EOF
 $g->start;
 my $tok = $g->token;
@@ -212,6 +223,23 @@ my $chat = { model => 'gpt-4o', stream => JSON::PP::true,
     is($r->{status}, 502, 'upstream unreachable: 502');
     my $c = call_record($r);
     is($c->{outcome}, 'upstream_error', 'unreachable: upstream_error');
+}
+
+# an internal redirect after the decision (error_page to an ungoverned
+# location) keeps the call: its record is written, nothing is decided again
+{
+    my $r = $g->request(POST => '/fallback/v1/chat/completions',
+        token => $tok, body => { model => 'gpt-4o', messages => [
+        { role => 'user', content => 'x' } ] });
+    is($r->{status}, 503, 'error_page after the decision: its answer');
+    my $exec = $r->{headers}{'foxgov-execution-id'};
+    ok($exec, 'error_page: the call keeps its FoxGov-Execution-Id');
+    my $c = call_record($r);
+    is($c && $c->{outcome}, 'upstream_error',
+       'error_page: the call record is written');
+    my @dec = grep { $_->{type} eq 'PolicyDecisionRecord' }
+              $g->records_for($exec);
+    is(scalar @dec, 1, 'error_page: decided once');
 }
 
 # a JSON response larger than the buffers (proxy_buffering off here, so

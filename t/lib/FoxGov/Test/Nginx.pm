@@ -86,6 +86,11 @@ sub new {
     # empty string).  Used only by a UBSan build.
     $self->write_file('ubsan.supp', "nonnull-attribute:^src/\n");
 
+    # LeakSanitizer: nginx 1.22's own PCRE2 compile context (rewrite and
+    # regex locations) is never freed.  Everything else a running nginx
+    # and the module allocate is freed at exit and checked.
+    $self->write_file('lsan.supp', "leak:ngx_regex_malloc\n");
+
     return $self;
 }
 
@@ -201,16 +206,19 @@ sub read_file {
 # Running nginx
 
 sub _child_env {
-    my ($self) = @_;
+    my ($self, $leaks) = @_;
 
     # Sanitizer defaults, used only by an ASan/UBSan build; the caller's own
-    # options come after them and win.  nginx does not free its pools at
-    # exit, so leak reports would be noise; and every dynamic module defines
-    # its own ngx_modules[] and ngx_module_names[], which the binary defines
-    # too (nginx finds the module's with dlsym): an "ODR violation" by
-    # design.
-    $ENV{ASAN_OPTIONS} = join ':', 'detect_leaks=0',
+    # options come after them and win.  A running nginx frees its pools at
+    # exit (master and workers), so leaks are reported, less nginx's own
+    # (lsan.supp); "nginx -t" exits without freeing anything, so it runs
+    # without leak detection.  Every dynamic module defines its own
+    # ngx_modules[] and ngx_module_names[], which the binary defines too
+    # (nginx finds the module's with dlsym): an "ODR violation" by design.
+    $ENV{ASAN_OPTIONS} = join ':', 'detect_leaks=' . ($leaks ? 1 : 0),
         'detect_odr_violation=0', grep { length } $ENV{ASAN_OPTIONS} // '';
+    $ENV{LSAN_OPTIONS} = join ':', "suppressions=$self->{dir}/lsan.supp",
+        'print_suppressions=0', grep { length } $ENV{LSAN_OPTIONS} // '';
     $ENV{UBSAN_OPTIONS} = join ':', 'print_stacktrace=1',
         "suppressions=$self->{dir}/ubsan.supp",
         grep { length } $ENV{UBSAN_OPTIONS} // '';
@@ -259,7 +267,7 @@ sub run {
 
     if ($pid == 0) {
         POSIX::setpgid(0, 0);
-        _child_env($self);
+        _child_env($self, 1);
         open STDIN, '<', '/dev/null';
         open STDOUT, '>>', "$d/stderr.log";
         open STDERR, '>&', \*STDOUT;
@@ -646,9 +654,11 @@ The module to load (default F<build/modules/ngx_http_foxgov_module.so> in
 the repo).  An ASan module loads only into the ASan nginx built from the
 same tree: C<FOXGOV_NGINX=build/nginx-asan/sbin/nginx
 FOXGOV_MODULE=build/modules-asan/ngx_http_foxgov_module.so prove t/>.
-ASAN_OPTIONS is prefixed with C<detect_leaks=0:detect_odr_violation=0>
-(nginx does not free its pools at exit; the module's C<ngx_modules> and
-C<ngx_module_names> shadow the binary's by design), UBSAN_OPTIONS with
+ASAN_OPTIONS is prefixed with C<detect_leaks=1> for a running nginx
+(C<detect_leaks=0> for C<nginx -t>, which frees nothing) and
+C<detect_odr_violation=0> (the module's C<ngx_modules> and
+C<ngx_module_names> shadow the binary's by design), LSAN_OPTIONS with a
+suppression of nginx's own PCRE2 context (C<ngx_regex_malloc>), UBSAN_OPTIONS with
 C<print_stacktrace=1> and a suppressions file for UBSan's
 C<nonnull-attribute> in nginx's own F<src/> (memcpy of NULL with length 0);
 options you set come after and win.
