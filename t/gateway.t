@@ -419,6 +419,45 @@ for my $src (['FoxGov-Auth', $tok], ['x-api-key', $tok], ['api-key', $tok]) {
        'THROTTLE: the counter read is recorded');
 }
 
+# ------------------------------------------- chunked body over the bound
+
+{
+    my $tokh = "Authorization: Bearer $tok\r\n";
+    my $big = 'x' x 40000;
+    my $raw = "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\n"
+            . "Connection: close\r\n${tokh}Content-Type: application/json\r\n"
+            . "Transfer-Encoding: chunked\r\n\r\n"
+            . sprintf("%x\r\n%s\r\n", length $big, $big)
+            . sprintf("%x\r\n%s\r\n", length $big, $big) . "0\r\n\r\n";
+    my $r = FoxGov::Test::Gateway::parse_response($g->nginx->http($raw));
+    is($r->{status}, 413, 'chunked body over foxgov_body_max: 413');
+    my $exec = $r->{headers}{'foxgov-execution-id'};
+    my $call = $exec && $g->wait_call_record($exec);
+    ok($call, 'chunked 413: recorded');
+    is($call && $call->{record}{outcome}, 'denied', 'chunked 413: denied');
+}
+
+# ------------------------------- no call is forwarded without a decision
+
+{
+    my %allowed;
+    for my $rec ($g->records) {
+        next unless $rec->{type} eq 'PolicyDecisionRecord';
+        next unless $rec->{record}{decision} =~ /^(ALLOW|ROUTE)$/;
+        my $t = $rec->{record}{trace};
+        $allowed{"$t->{trace_id}-$t->{span_id}"} = 1;
+    }
+    my @fwd = ($up->requests, $g->upstream2->requests);
+    my @orphans = grep {
+        my ($tid, $sid) = ($_->{headers}{traceparent} // '')
+            =~ /^00-([0-9a-f]{32})-([0-9a-f]{16})-/;
+        !$tid || !$allowed{"$tid-$sid"};
+    } grep { $_->{path} ne '/mock/health' } @fwd;
+    is(scalar @orphans, 0, 'every call the upstreams received has an '
+       . 'ALLOW/ROUTE decision record with its trace and span')
+        or diag(explain(\@orphans));
+}
+
 # -------------------------------------------------------- ungoverned
 
 {
