@@ -71,6 +71,10 @@ static ngx_http_foxgov_zone_node_t *ngx_http_foxgov_zone_insert(
     uint32_t hash, time_t now);
 static void ngx_http_foxgov_zone_sweep(ngx_http_foxgov_zone_ctx_t *ctx,
     time_t now, ngx_uint_t n);
+static ngx_int_t ngx_http_foxgov_zone_count(ngx_shm_zone_t *zone,
+    ngx_str_t *tenant, ngx_str_t *rule, time_t window, time_t now,
+    long long requests, long long tokens, long long *before_requests,
+    long long *before_tokens);
 
 
 ngx_shm_zone_t *
@@ -154,10 +158,15 @@ ngx_http_foxgov_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 }
 
 
-ngx_int_t
-ngx_http_foxgov_zone_add_count(ngx_shm_zone_t *zone, ngx_str_t *tenant,
+/*
+ * Add requests and tokens to the counters of (tenant, rule) in the
+ * current window, writing what they held before to *before_requests and
+ * *before_tokens (when not NULL).  NGX_ERROR when the zone is full.
+ */
+static ngx_int_t
+ngx_http_foxgov_zone_count(ngx_shm_zone_t *zone, ngx_str_t *tenant,
     ngx_str_t *rule, time_t window, time_t now, long long requests,
-    long long tokens)
+    long long tokens, long long *before_requests, long long *before_tokens)
 {
     u_char                        key[NGX_HTTP_FOXGOV_ZONE_KEY_MAX];
     size_t                        len;
@@ -195,6 +204,12 @@ ngx_http_foxgov_zone_add_count(ngx_shm_zone_t *zone, ngx_str_t *tenant,
     }
 
     n->expires = start + window;
+
+    if (before_requests != NULL) {
+        *before_requests = n->requests;
+        *before_tokens = n->tokens;
+    }
+
     n->requests += requests;
     n->tokens += tokens;
 
@@ -205,59 +220,26 @@ ngx_http_foxgov_zone_add_count(ngx_shm_zone_t *zone, ngx_str_t *tenant,
 
 
 ngx_int_t
+ngx_http_foxgov_zone_add_count(ngx_shm_zone_t *zone, ngx_str_t *tenant,
+    ngx_str_t *rule, time_t window, time_t now, long long requests,
+    long long tokens)
+{
+    return ngx_http_foxgov_zone_count(zone, tenant, rule, window, now,
+                                      requests, tokens, NULL, NULL);
+}
+
+
+ngx_int_t
 ngx_http_foxgov_zone_take(ngx_shm_zone_t *zone, ngx_str_t *tenant,
     ngx_str_t *rule, time_t window, time_t now, long long *requests,
     long long *tokens)
 {
-    u_char                        key[NGX_HTTP_FOXGOV_ZONE_KEY_MAX];
-    size_t                        len;
-    time_t                        start;
-    uint32_t                      hash;
-    ngx_http_foxgov_zone_ctx_t   *ctx = zone->data;
-    ngx_http_foxgov_zone_node_t  *n;
-
+    /* what the decision reads is the count before this call */
     *requests = 0;
     *tokens = 0;
 
-    len = ngx_http_foxgov_zone_key(key, NGX_HTTP_FOXGOV_ZONE_COUNTER, tenant,
-                                   rule);
-    if (len == 0 || window <= 0) {
-        return NGX_ERROR;
-    }
-
-    hash = ngx_crc32_short(key, len);
-    start = now - now % window;
-
-    ngx_shmtx_lock(&ctx->shpool->mutex);
-
-    n = ngx_http_foxgov_zone_lookup(ctx, key, len, hash);
-
-    if (n == NULL) {
-        n = ngx_http_foxgov_zone_insert(ctx, NGX_HTTP_FOXGOV_ZONE_COUNTER,
-                                        key, len, hash, now);
-        if (n == NULL) {
-            ngx_shmtx_unlock(&ctx->shpool->mutex);
-            return NGX_ERROR;
-        }
-    }
-
-    if (n->window_start != start) {
-        n->window_start = start;
-        n->requests = 0;
-        n->tokens = 0;
-    }
-
-    n->expires = start + window;
-
-    /* what the decision reads is the count before this call */
-    *requests = n->requests;
-    *tokens = n->tokens;
-
-    n->requests++;
-
-    ngx_shmtx_unlock(&ctx->shpool->mutex);
-
-    return NGX_OK;
+    return ngx_http_foxgov_zone_count(zone, tenant, rule, window, now, 1, 0,
+                                      requests, tokens);
 }
 
 
