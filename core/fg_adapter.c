@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fg_adapter.h"
+#include "fg_json_scan.h"
 
 static const char  *fg_provider_names[FG_PROVIDERS] = {
     "openai", "azure_openai", "anthropic"
@@ -462,4 +463,56 @@ fg_adapter_usage_json(fg_provider_t provider, fg_endpoint_t endpoint,
     fg_usage_complete(u);
 
     return FG_OK;
+}
+
+
+/* The member key of the object text as a jansson value, or NULL. */
+static json_t *
+fg_adapter_member(const char *text, size_t len, const char *key, int *bad)
+{
+    size_t        off, n;
+    json_error_t  jerr;
+
+    switch (fg_json_member(text, len, key, strlen(key), &off, &n)) {
+    case FG_JSON_FOUND:
+        return json_loadb(text + off, n,
+                          JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+    case FG_JSON_ABSENT:
+        return NULL;
+    default:
+        *bad = 1;
+        return NULL;
+    }
+}
+
+
+int
+fg_adapter_usage_text(fg_provider_t provider, fg_endpoint_t endpoint,
+    const char *text, size_t len, fg_usage_t *u)
+{
+    int      bad;
+    json_t  *model, *usage;
+
+    fg_usage_init(u);
+
+    if ((unsigned) provider >= FG_PROVIDERS
+        || (unsigned) endpoint >= FG_ENDPOINTS)
+    {
+        return FG_ERR_INVALID;
+    }
+
+    bad = 0;
+    model = fg_adapter_member(text, len, "model", &bad);
+    usage = bad ? NULL : fg_adapter_member(text, len, "usage", &bad);
+
+    if (!bad) {
+        fg_adapter_response_model(model, u);
+        fg_adapter_usage_merge(provider, endpoint, usage, u);
+        fg_usage_complete(u);
+    }
+
+    json_decref(model);
+    json_decref(usage);
+
+    return bad ? FG_ERR_SYNTAX : FG_OK;
 }

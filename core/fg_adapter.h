@@ -146,6 +146,17 @@ int fg_adapter_usage_json(fg_provider_t provider, fg_endpoint_t endpoint,
     const json_t *resp, fg_usage_t *u);
 
 /*
+ * fg_adapter_usage_json() for the response text[0..len) as it came: its
+ * top-level "model" and "usage" are found with fg_json_member() and only
+ * they are parsed, so the rest of the response is never built into a
+ * document.  Text that is not one JSON object, or has either member
+ * twice, leaves u all unknown and returns FG_ERR_SYNTAX; otherwise the
+ * return values are fg_adapter_usage_json()'s.
+ */
+int fg_adapter_usage_text(fg_provider_t provider, fg_endpoint_t endpoint,
+    const char *text, size_t len, fg_usage_t *u);
+
+/*
  * Merge a provider "usage" object into u by the field names of endpoint
  * (as above): a valid count replaces the one in u, an absent or invalid
  * one leaves it as it was, so usage reported in parts (Anthropic's

@@ -476,18 +476,33 @@ fg_record_hash(fg_sha256_t *h, const json_t *record,
 
 
 int
-fg_record_seal(const fg_records_t *records, fg_sha256_t *h,
-    const json_t *record, char hex[FG_SHA256_HEX_LEN + 1],
-    fg_schema_report_t *report, fg_error_t *err)
+fg_record_seal(fg_sha256_t *h, const json_t *record, fg_buffer_t *canon,
+    char hex[FG_SHA256_HEX_LEN + 1], fg_error_t *err)
 {
-    int  rc;
+    int            rc;
+    fg_sink_t      sink;
+    unsigned char  md[FG_SHA256_LEN];
+    unsigned char  stage[FG_SINK_STAGE];
 
-    rc = fg_record_validate(records, record, report);
+    canon->len = 0;
+    fg_sink_to_buffer(&sink, canon, stage, sizeof(stage));
+
+    rc = fg_jcs_canonicalize_json(record, 0, &sink, err);
     if (rc != FG_OK) {
         return rc;
     }
 
-    return fg_record_hash(h, record, hex, err);
+    if (fg_sha256_init(h) != FG_OK
+        || fg_sha256_update(h, canon->data, canon->len) != FG_OK
+        || fg_sha256_final(h, md) != FG_OK)
+    {
+        return fg_error_set(err, FG_ERR_CRYPTO, FG_NO_OFFSET,
+                            "SHA-256 failed");
+    }
+
+    fg_hex_sha256(md, hex);
+
+    return FG_OK;
 }
 
 

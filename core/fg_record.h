@@ -164,13 +164,16 @@ int fg_record_hash(fg_sha256_t *h, const json_t *record,
     char hex[FG_SHA256_HEX_LEN + 1], fg_error_t *err);
 
 /*
- * Validate and hash in one call: what the gateway does before it hands a
- * record on.  Returns FG_OK, FG_ERR_INVALID (report says why) or a hash
- * error (err says why).
+ * Seal a record this library built: write its canonical form (JCS) into
+ * canon, emptied first (the bytes the evidence transport sends), and its
+ * envelope_hash, the sha256 of those bytes, into hex.  The record is not
+ * validated here: the builders check every field they are given and the
+ * ledger validates every record it appends (docs/records.md, "Where
+ * records are validated").  Returns FG_OK, FG_ERR_LIMIT when canon's
+ * bound is reached, or a hash error (err says why).
  */
-int fg_record_seal(const fg_records_t *records, fg_sha256_t *h,
-    const json_t *record, char hex[FG_SHA256_HEX_LEN + 1],
-    fg_schema_report_t *report, fg_error_t *err);
+int fg_record_seal(fg_sha256_t *h, const json_t *record, fg_buffer_t *canon,
+    char hex[FG_SHA256_HEX_LEN + 1], fg_error_t *err);
 
 
 /* ------------------------------------------------------------------ ids */

@@ -576,7 +576,6 @@ ngx_http_foxgov_authenticate(ngx_http_request_t *r,
     fg_error_t                    err;
     fg_auth_args_t                args;
     unsigned char                 md[FG_SHA256_LEN];
-    fg_schema_report_t            report;
     const fg_jws_t               *cached;
     fg_token_cache_t             *cache;
     fg_jws_verify_opts_t          opts;
@@ -671,18 +670,6 @@ ngx_http_foxgov_authenticate(ngx_http_request_t *r,
                       "foxgov: token refused: %s", err.msg);
         return ngx_http_foxgov_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
                        "invalid_token", "token refused: %s", err.msg);
-    }
-
-    if (fg_record_seal(fmcf->records, ngx_http_foxgov_sha256(), ctx->auth,
-                       ctx->auth_hash, &report, &err)
-        != FG_OK)
-    {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "foxgov: the AuthContext record is not valid: %s",
-                      report.count ? report.line[0] : err.msg);
-        return ngx_http_foxgov_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                       "invalid_token", "the token's claims cannot be "
-                       "recorded");
     }
 
     v = json_object_get(ctx->auth, "tenant_id");
@@ -1261,11 +1248,7 @@ ngx_http_foxgov_record(ngx_http_request_t *r, ngx_http_foxgov_ctx_t *ctx,
     long                          nsec;
     json_t                       *rec;
     fg_error_t                    err;
-    fg_schema_report_t            report;
     fg_policy_record_args_t       args;
-    ngx_http_foxgov_main_conf_t  *fmcf;
-
-    fmcf = ngx_http_get_module_main_conf(r, ngx_http_foxgov_module);
 
     ngx_http_foxgov_now(&now, &nsec);
 
@@ -1287,29 +1270,28 @@ ngx_http_foxgov_record(ngx_http_request_t *r, ngx_http_foxgov_ctx_t *ctx,
     args.now_sec = now;
     args.now_nsec = nsec;
 
+    /* the AuthContext goes first: the decision links it by its hash */
+    if (ngx_http_foxgov_evidence_emit(r, ctx, FG_RECORD_AUTH_CONTEXT,
+                                      ctx->auth, ctx->auth_hash) != NGX_OK)
+    {
+        ctx->decision_hash[0] = '\0';
+        return ngx_http_foxgov_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                       "evidence_error", "the evidence cannot be written");
+    }
+
     rec = fg_policy_decision_record(d, input, &args, &err);
 
-    if (rec == NULL
-        || fg_record_seal(fmcf->records, ngx_http_foxgov_sha256(), rec,
-                          ctx->decision_hash, &report, &err)
-           != FG_OK)
-    {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "foxgov: the PolicyDecisionRecord cannot be sealed: "
-                      "%s", rec && report.count ? report.line[0] : err.msg);
-        json_decref(rec);
+    if (rec == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "foxgov: the PolicyDecisionRecord of %s cannot be "
+                      "built: %s", ctx->execution_id, err.msg);
         ctx->decision_hash[0] = '\0';
         return ngx_http_foxgov_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
                        "evidence_error", "the decision cannot be recorded");
     }
 
-    ctx->decision.data = (u_char *) fg_decision_name(d->decision);
-    ctx->decision.len = ngx_strlen(ctx->decision.data);
-
-    if (ngx_http_foxgov_evidence_emit(r, ctx, FG_RECORD_AUTH_CONTEXT,
-                                      ctx->auth, ctx->auth_hash) != NGX_OK
-        || ngx_http_foxgov_evidence_emit(r, ctx, FG_RECORD_POLICY_DECISION,
-                                         rec, ctx->decision_hash) != NGX_OK)
+    if (ngx_http_foxgov_evidence_emit(r, ctx, FG_RECORD_POLICY_DECISION,
+                                      rec, ctx->decision_hash) != NGX_OK)
     {
         json_decref(rec);
         return ngx_http_foxgov_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
@@ -1317,6 +1299,9 @@ ngx_http_foxgov_record(ngx_http_request_t *r, ngx_http_foxgov_ctx_t *ctx,
     }
 
     json_decref(rec);
+
+    ctx->decision.data = (u_char *) fg_decision_name(d->decision);
+    ctx->decision.len = ngx_strlen(ctx->decision.data);
 
     ctx->recorded = 1;
 

@@ -359,13 +359,15 @@ ngx_int_t ngx_http_foxgov_log_handler(ngx_http_request_t *r);
 /* ------------------------------------------------------------ evidence */
 
 /*
- * Hand a sealed record to the evidence transport.  Until the Redis
- * transport lands the record is written to the error log at debug level,
- * in parts short enough for one log line each.
+ * Seal a record (its canonical bytes, and its envelope_hash into hash)
+ * and hand it to the evidence transport.  Until the Redis transport lands
+ * the record is written to the error log at debug level, in parts short
+ * enough for one log line each.  NGX_ERROR, logged at alert and hash
+ * emptied, when it cannot be sealed (a defect or no memory).
  */
 ngx_int_t ngx_http_foxgov_evidence_emit(ngx_http_request_t *r,
     ngx_http_foxgov_ctx_t *ctx, fg_record_type_t type, const json_t *record,
-    const char *hash);
+    char hash[FG_SHA256_HEX_LEN + 1]);
 
 
 /* ----------------------------------------------------------- variables */

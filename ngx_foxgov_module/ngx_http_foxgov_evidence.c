@@ -2,11 +2,12 @@
 /*
  * ngx_http_foxgov_evidence.c -- the one exit of every evidence record:
  * the AuthContext and PolicyDecisionRecord of the access phase and the
- * call record of the log phase are handed here, sealed (validated, and
- * their envelope_hash computed).
+ * call record of the log phase are handed here, sealed (their canonical
+ * bytes written and their envelope_hash computed, fg_record_seal()) and
+ * passed on.
  *
  * The Redis stream transport (foxgov:ev:{tenant}, DESIGN.md "Evidence
- * transport") replaces the body of ngx_http_foxgov_evidence_emit(); until
+ * transport") replaces the body of ngx_http_foxgov_evidence_send(); until
  * it lands each record is written to the error log at debug level, as
  *
  *     foxgov evidence <execution_id> <record_type> <envelope_hash>
@@ -26,45 +27,106 @@
 #define NGX_HTTP_FOXGOV_EVIDENCE_PART  1200
 
 
+static fg_buffer_t *ngx_http_foxgov_evidence_buffer(void);
+static void ngx_http_foxgov_evidence_buffer_free(void *data);
+static void ngx_http_foxgov_evidence_send(ngx_http_request_t *r,
+    ngx_http_foxgov_ctx_t *ctx, fg_record_type_t type, const fg_buffer_t *b,
+    const char *hash);
+
+
+/*
+ * The worker's canonical-bytes buffer, reused by every record: a record
+ * is sealed and sent in one go, so one is enough, and its memory is
+ * allocated once instead of per record.
+ */
+static fg_buffer_t  *ngx_http_foxgov_canon;
+
+
 ngx_int_t
 ngx_http_foxgov_evidence_emit(ngx_http_request_t *r,
     ngx_http_foxgov_ctx_t *ctx, fg_record_type_t type, const json_t *record,
-    const char *hash)
+    char hash[FG_SHA256_HEX_LEN + 1])
 {
-    size_t          off, n, parts, i;
-    fg_sink_t       sink;
-    fg_error_t      err;
-    fg_buffer_t     canon;
-    unsigned char   stage[FG_SINK_STAGE];
+    fg_error_t    err;
+    fg_buffer_t  *canon;
 
-    if (r->connection->log->log_level < NGX_LOG_DEBUG) {
-        return NGX_OK;
-    }
+    canon = ngx_http_foxgov_evidence_buffer();
 
-    fg_buffer_init(&canon, FG_RECORD_MAX_BYTES);
-    fg_sink_to_buffer(&sink, &canon, stage, sizeof(stage));
-
-    if (fg_jcs_canonicalize_json(record, 0, &sink, &err) != FG_OK) {
-        fg_buffer_free(&canon);
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "foxgov: the %s record cannot be written: %s",
-                      fg_record_type_name(type), err.msg);
+    if (canon == NULL
+        || fg_record_seal(ngx_http_foxgov_sha256(), record, canon, hash,
+                          &err) != FG_OK)
+    {
+        hash[0] = '\0';
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "foxgov: the %s record of %s cannot be sealed: %s",
+                      fg_record_type_name(type), ctx->execution_id,
+                      canon == NULL ? "out of memory" : err.msg);
         return NGX_ERROR;
     }
 
-    parts = (canon.len + NGX_HTTP_FOXGOV_EVIDENCE_PART - 1)
+    ngx_http_foxgov_evidence_send(r, ctx, type, canon, hash);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_foxgov_evidence_send(ngx_http_request_t *r,
+    ngx_http_foxgov_ctx_t *ctx, fg_record_type_t type, const fg_buffer_t *b,
+    const char *hash)
+{
+    size_t  off, n, parts, i;
+
+    if (r->connection->log->log_level < NGX_LOG_DEBUG) {
+        return;
+    }
+
+    parts = (b->len + NGX_HTTP_FOXGOV_EVIDENCE_PART - 1)
             / NGX_HTTP_FOXGOV_EVIDENCE_PART;
 
     for (i = 0, off = 0; i < parts; i++, off += n) {
-        n = ngx_min(canon.len - off, NGX_HTTP_FOXGOV_EVIDENCE_PART);
+        n = ngx_min(b->len - off, NGX_HTTP_FOXGOV_EVIDENCE_PART);
 
         ngx_log_error(NGX_LOG_DEBUG, r->connection->log, 0,
                       "foxgov evidence %s %s %s %uz/%uz %uz %*s",
                       ctx->execution_id, fg_record_type_name(type), hash,
-                      i + 1, parts, n, n, canon.data + off);
+                      i + 1, parts, n, n, b->data + off);
+    }
+}
+
+
+static fg_buffer_t *
+ngx_http_foxgov_evidence_buffer(void)
+{
+    fg_buffer_t         *b;
+    ngx_pool_cleanup_t  *cln;
+
+    if (ngx_http_foxgov_canon != NULL) {
+        return ngx_http_foxgov_canon;
     }
 
-    fg_buffer_free(&canon);
+    /* the cycle pool is destroyed by the worker at exit: freed there */
+    cln = ngx_pool_cleanup_add(ngx_cycle->pool, sizeof(fg_buffer_t));
+    if (cln == NULL) {
+        return NULL;
+    }
 
-    return NGX_OK;
+    b = cln->data;
+    fg_buffer_init(b, FG_RECORD_MAX_BYTES);
+    cln->handler = ngx_http_foxgov_evidence_buffer_free;
+
+    ngx_http_foxgov_canon = b;
+
+    return b;
+}
+
+
+static void
+ngx_http_foxgov_evidence_buffer_free(void *data)
+{
+    fg_buffer_free(data);
+
+    if (ngx_http_foxgov_canon == data) {
+        ngx_http_foxgov_canon = NULL;
+    }
 }

@@ -36,7 +36,6 @@ ngx_http_foxgov_log_handler(ngx_http_request_t *r)
     fg_usage_t                    usage;
     fg_error_t                    err;
     fg_blobref_t                  response;
-    fg_schema_report_t            report;
     fg_call_record_args_t         a;
     ngx_http_foxgov_ctx_t        *ctx;
     ngx_http_foxgov_loc_conf_t   *flcf;
@@ -153,17 +152,11 @@ ngx_http_foxgov_log_handler(ngx_http_request_t *r)
 
     rec = fg_call_record(&a, &err);
 
-    if (rec == NULL
-        || fg_record_seal(fmcf->records, ngx_http_foxgov_sha256(), rec, hash,
-                          &report, &err)
-           != FG_OK)
-    {
+    if (rec == NULL) {
         /* a defect: the call happened, and the log says so */
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "foxgov: the call record of %s cannot be sealed: %s",
-                      ctx->execution_id,
-                      rec && report.count ? report.line[0] : err.msg);
-        json_decref(rec);
+                      "foxgov: the call record of %s cannot be built: %s",
+                      ctx->execution_id, err.msg);
         json_decref(cost);
         return NGX_OK;
     }
@@ -247,9 +240,6 @@ static void
 ngx_http_foxgov_usage(ngx_http_request_t *r, ngx_http_foxgov_loc_conf_t *flcf,
     ngx_http_foxgov_ctx_t *ctx, fg_usage_t *u)
 {
-    json_t        *v;
-    json_error_t   jerr;
-
     if (ctx->sse) {
         fg_sse_finish(&ctx->sse_scan, u);
         ctx->sse = 0;
@@ -262,17 +252,13 @@ ngx_http_foxgov_usage(ngx_http_request_t *r, ngx_http_foxgov_loc_conf_t *flcf,
         return;
     }
 
-    v = json_loadb((const char *) ctx->usage_body.data, ctx->usage_body.len,
-                   JSON_REJECT_DUPLICATES, &jerr);
-    if (v == NULL) {
+    if (fg_adapter_usage_text(flcf->provider, (fg_endpoint_t) ctx->endpoint,
+                              (const char *) ctx->usage_body.data,
+                              ctx->usage_body.len, u)
+        == FG_ERR_SYNTAX)
+    {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "foxgov: the JSON response cannot be read for usage: "
-                      "%s", jerr.text);
-        return;
+                      "not one object, or \"model\" or \"usage\" twice");
     }
-
-    (void) fg_adapter_usage_json(flcf->provider,
-                                 (fg_endpoint_t) ctx->endpoint, v, u);
-
-    json_decref(v);
 }

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "fg_adapter.h"
+#include "fg_json_scan.h"
 #include "fg_sse.h"
 
 /* ------------------------------------------------------------ streams */
@@ -619,13 +620,96 @@ parse(const char *s)
 }
 
 
+/*
+ * Usage of the response s read both ways: from its jansson document and
+ * from its text (only "model" and "usage" parsed); they must agree.
+ */
 static void
 usage_of(fg_provider_t p, fg_endpoint_t e, const char *s, fg_usage_t *u)
 {
-    json_t  *v = parse(s);
+    json_t      *v = parse(s);
+    fg_usage_t   t;
+    int          object;
 
     assert_int_equal(fg_adapter_usage_json(p, e, v, u), FG_OK);
+    object = json_is_object(v);
     json_decref(v);
+
+    assert_int_equal(fg_adapter_usage_text(p, e, s, strlen(s), &t),
+                     object ? FG_OK : FG_ERR_SYNTAX);
+    assert_usage(&t, u->input_tokens, u->output_tokens, u->total_tokens,
+                 u->response_model);
+    assert_int_equal(t.cache_creation_input_tokens,
+                     u->cache_creation_input_tokens);
+    assert_int_equal(t.cache_read_input_tokens, u->cache_read_input_tokens);
+}
+
+
+/* Usage read from the text s, which must scan as rc says. */
+static void
+usage_text(const char *s, int rc, fg_usage_t *u)
+{
+    assert_int_equal(fg_adapter_usage_text(FG_PROVIDER_OPENAI,
+                     FG_ENDPOINT_CHAT_COMPLETIONS, s, strlen(s), u), rc);
+}
+
+
+static void
+test_usage_text_hostile(void **state)
+{
+    fg_usage_t  u;
+    size_t      off, n;
+
+    (void) state;
+
+    /* "usage" inside a string, nested deeper, or escaped: not the member */
+    usage_text("{\"choices\":[{\"message\":{\"content\":"
+               "\"\\\"usage\\\":{\\\"prompt_tokens\\\":7}\","
+               "\"usage\":{\"prompt_tokens\":99}}}],"
+               "\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}",
+               FG_OK, &u);
+    assert_usage(&u, 3, 4, 7, "");
+
+    usage_text("{\"x\":{\"usage\":{\"prompt_tokens\":9}}}", FG_OK, &u);
+    assert_usage(&u, -1, -1, -1, "");
+
+    usage_text("{\"\\u0075sage\":{\"prompt_tokens\":9}}", FG_OK, &u);
+    assert_usage(&u, -1, -1, -1, "");
+
+    /* a string ending in an escaped backslash, then the real member */
+    usage_text("{\"a\":\"x\\\\\",\"usage\":{\"prompt_tokens\":2,"
+               "\"completion_tokens\":2}}", FG_OK, &u);
+    assert_usage(&u, 2, 2, 4, "");
+
+    /* twice, truncated, trailing bytes, not an object: nothing known */
+    usage_text("{\"usage\":{\"prompt_tokens\":1},\"usage\":"
+               "{\"prompt_tokens\":2}}", FG_ERR_SYNTAX, &u);
+    assert_usage(&u, -1, -1, -1, "");
+    usage_text("{\"usage\":{\"prompt_tokens\":1}", FG_ERR_SYNTAX, &u);
+    usage_text("{\"usage\":{\"prompt_tokens\":1}} x", FG_ERR_SYNTAX, &u);
+    usage_text("{\"usage\":{\"prompt_tokens\":1}}{}", FG_ERR_SYNTAX, &u);
+    usage_text("{\"usage\" {}}", FG_ERR_SYNTAX, &u);
+    usage_text("{\"usage\":}", FG_ERR_SYNTAX, &u);
+    usage_text("{\"a\":1,}", FG_ERR_SYNTAX, &u);
+    usage_text("{\"a\":\"open", FG_ERR_SYNTAX, &u);
+    usage_text("", FG_ERR_SYNTAX, &u);
+    usage_text("\"usage\"", FG_ERR_SYNTAX, &u);
+    assert_usage(&u, -1, -1, -1, "");
+
+    /* a malformed usage value is jansson's to refuse: unknown, not wrong */
+    usage_text("{\"usage\":{\"prompt_tokens\":1,}}", FG_OK, &u);
+    assert_usage(&u, -1, -1, -1, "");
+
+    /* the span is the value exactly, whitespace around it left out */
+    assert_int_equal(fg_json_member(" { \"a\" : [1, {\"b\": \"]\"}] ,"
+                     " \"c\":true } ", 38, "a", 1, &off, &n),
+                     FG_JSON_FOUND);
+    assert_int_equal(off, 9);
+    assert_int_equal(n, 15);
+    assert_int_equal(fg_json_member("{}", 2, "a", 1, &off, &n),
+                     FG_JSON_ABSENT);
+    assert_int_equal(fg_json_member("{\"ab\":1}", 8, "a", 1, &off, &n),
+                     FG_JSON_ABSENT);
 }
 
 
@@ -980,6 +1064,7 @@ main(void)
         cmocka_unit_test(test_sse_oversize),
         cmocka_unit_test(test_usage_json),
         cmocka_unit_test(test_usage_json_unknown),
+        cmocka_unit_test(test_usage_text_hostile),
         cmocka_unit_test(test_request_endpoints),
         cmocka_unit_test(test_request_stream),
         cmocka_unit_test(test_request_refusals),

@@ -1,0 +1,91 @@
+/*
+ * fuzz_usage.c -- libFuzzer target for the JSON member scanner behind
+ * fg_adapter_usage_text() (the usage of JSON model responses).
+ *
+ * Besides "does not crash", it checks on every input, against jansson
+ * reading the whole text strictly (duplicates refused):
+ *   - a found span lies inside the text, and parses to the very value
+ *     jansson has for that member;
+ *   - a text jansson reads as an object is never called malformed;
+ *   - fg_adapter_usage_text() keeps every count unknown or in 0..2^53-1.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "fg_adapter.h"
+#include "fg_json_scan.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+
+static void
+fuzz_check_member(const char *text, size_t size, const json_t *doc,
+    const char *key)
+{
+    int           rc;
+    size_t        off, n;
+    json_t       *v;
+    json_error_t  jerr;
+
+    rc = fg_json_member(text, size, key, strlen(key), &off, &n);
+
+    if (rc == FG_JSON_FOUND && (off > size || n > size - off || n == 0)) {
+        abort();
+    }
+
+    if (!json_is_object(doc)) {
+        return;
+    }
+
+    if (rc == FG_JSON_MALFORMED) {
+        abort();
+    }
+
+    if (rc == FG_JSON_FOUND) {
+        v = json_loadb(text + off, n, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES
+                       | JSON_ALLOW_NUL, &jerr);
+        if (v == NULL || !json_equal(v, json_object_get(doc, key))) {
+            abort();
+        }
+        json_decref(v);
+    }
+}
+
+
+static void
+fuzz_check_count(int64_t n)
+{
+    if (n != -1 && (n < 0 || n > 9007199254740991LL)) {
+        abort();
+    }
+}
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    json_t        *doc;
+    fg_usage_t     u;
+    json_error_t   jerr;
+    const char    *text = (const char *) data;
+
+    doc = json_loadb(text, size, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
+                     &jerr);
+
+    fuzz_check_member(text, size, doc, "usage");
+    fuzz_check_member(text, size, doc, "model");
+
+    (void) fg_adapter_usage_text(FG_PROVIDER_ANTHROPIC, FG_ENDPOINT_MESSAGES,
+                                 text, size, &u);
+    fuzz_check_count(u.input_tokens);
+    fuzz_check_count(u.output_tokens);
+    fuzz_check_count(u.total_tokens);
+
+    json_decref(doc);
+
+    return 0;
+}
