@@ -759,6 +759,159 @@ fg_call_pointer_get(const json_t *doc, const char *ptr, size_t n)
 }
 
 
+/* The error of a failed step: fg_jcs_node_json()'s, or out of memory. */
+static int
+fg_call_prune_error(const json_t *child, const fg_error_t *err)
+{
+    return (child == NULL && err != NULL && err->code != FG_OK) ? err->code
+                                                                : FG_ERR_NOMEM;
+}
+
+
+/*
+ * Add to the pruned document mirror what the pointer ptr[0..n) names in
+ * the body on jcs's tape, and the containers on the way to it: each
+ * container as an empty one of its kind until another pointer goes into
+ * it, array elements before an index as null placeholders (a pointer that
+ * reads one puts the real value there: the tape has the last word).
+ * Stops, adding nothing more, where the pointer stops resolving.
+ */
+static int
+fg_call_prune(const fg_jcs_t *jcs, json_t *mirror, const char *ptr, size_t n,
+    fg_error_t *err)
+{
+    char      seg[FG_CALL_POINTER_MAX];
+    size_t    i, len, index, k;
+    json_t   *child;
+    uint32_t  node, next;
+
+    node = 0;
+    i = 0;
+
+    while (i < n) {
+        len = 0;
+        for (i++; i < n && ptr[i] != '/'; i++) {
+            if (ptr[i] == '~') {
+                seg[len++] = ptr[++i] == '0' ? '~' : '/';
+            } else {
+                seg[len++] = ptr[i];
+            }
+        }
+
+        if (json_is_object(mirror)) {
+            next = fg_jcs_node_member(jcs, node, seg, len);
+            if (next == FG_JCS_NO_NODE) {
+                return FG_OK;
+            }
+            child = json_object_getn(mirror, seg, len);
+            if (child == NULL || json_is_null(child)) {
+                child = fg_jcs_node_json(jcs, next, err);
+                if (child == NULL
+                    || json_object_setn_new_nocheck(mirror, seg, len, child))
+                {
+                    return fg_call_prune_error(child, err);
+                }
+            }
+
+        } else if (json_is_array(mirror)) {
+            if (!fg_call_pointer_index(seg, len,
+                                       fg_jcs_node_size(jcs, node), &index))
+            {
+                return FG_OK;
+            }
+            next = fg_jcs_node_element(jcs, node, index);
+            for (k = json_array_size(mirror); k <= index; k++) {
+                if (json_array_append_new(mirror, json_null())) {
+                    return FG_ERR_NOMEM;
+                }
+            }
+            child = json_array_get(mirror, index);
+            if (json_is_null(child)) {
+                child = fg_jcs_node_json(jcs, next, err);
+                if (child == NULL || json_array_set_new(mirror, index, child))
+                {
+                    return fg_call_prune_error(child, err);
+                }
+            }
+
+        } else {
+            return FG_OK;
+        }
+
+        mirror = child;
+        node = next;
+    }
+
+    return FG_OK;
+}
+
+
+int
+fg_call_body_view(fg_jcs_t *jcs, fg_sha256_t *h, const unsigned char *p,
+    size_t n, const char *ctype, size_t ctype_len,
+    const char *const *pointers, size_t npointers, fg_blobref_t *ref,
+    json_t **value, fg_error_t *err)
+{
+    char      ct[FG_CONTENT_TYPE_MAX];
+    size_t    i, len;
+    uint64_t  size;
+    int       rc;
+
+    if (value != NULL) {
+        *value = NULL;
+    }
+
+    if (ref == NULL || value == NULL || jcs == NULL || h == NULL
+        || (p == NULL && n > 0) || (npointers > 0 && pointers == NULL))
+    {
+        return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
+                            "body: a required argument is missing");
+    }
+
+    fg_content_type_record(ctype, ctype_len, ct);
+
+    size = 0;
+    rc = fg_record_canon_bounded(jcs, h, p != NULL ? p
+                                 : (const unsigned char *) "", n,
+                                 FG_JCS_MAX_INPUT, "body", ref->sha256,
+                                 &size, err);
+    if (rc != FG_OK) {
+        return rc;
+    }
+
+    ref->size_bytes = size;
+    memcpy(ref->content_type, ct, sizeof(ct));
+
+    *value = fg_jcs_node_json(jcs, 0, err);
+    if (*value == NULL) {
+        return fg_call_prune_error(NULL, err);
+    }
+
+    for (i = 0; i < npointers; i++) {
+        len = strlen(pointers[i]);
+
+        if (!fg_call_pointer_valid(pointers[i], len)) {
+            rc = fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
+                              "body pointer %zu is not a JSON pointer of at "
+                              "most %d bytes", i, FG_CALL_POINTER_MAX);
+        } else {
+            rc = fg_call_prune(jcs, *value, pointers[i], len, err);
+            if (rc == FG_ERR_NOMEM) {
+                fg_error_set(err, rc, FG_NO_OFFSET, "out of memory");
+            }
+        }
+
+        if (rc != FG_OK) {
+            json_decref(*value);
+            *value = NULL;
+            return rc;
+        }
+    }
+
+    return FG_OK;
+}
+
+
 /* input.body: one entry per pointer that resolves in the parsed body */
 static int
 fg_input_body(json_t *in, const fg_call_input_args_t *a, fg_error_t *err)

@@ -87,6 +87,27 @@ int fg_call_body(fg_jcs_t *jcs, fg_sha256_t *h, const unsigned char *p,
     fg_blobref_t *ref, json_t **value, fg_error_t *err);
 
 
+/*
+ * fg_call_body() for a JSON body of which only some values are ever read
+ * (a model call: the adapter's members and the bundle's body pointers,
+ * which the decision input records): the body is canonicalized and hashed
+ * as fg_call_body() does (same refusals, same ref), but *value is not the
+ * whole document.  It is the body pruned to what pointers[0..npointers)
+ * name (RFC 6901, NUL-ended), read off the canonicalizer's tape: the
+ * values they name, the containers on the way to them (a container a
+ * pointer ends at stays empty: the decision input records only its
+ * kind), null placeholders before an array index read, and nothing else.
+ * A pointer, or the part of one, that does not resolve adds nothing, so
+ * every pointer resolves in *value exactly as in the whole body.  A read
+ * value that is an integer beyond 64 bits is refused (FG_ERR_INVALID) as
+ * fg_call_body() refuses one anywhere; one elsewhere is hashed, not read.
+ */
+int fg_call_body_view(fg_jcs_t *jcs, fg_sha256_t *h, const unsigned char *p,
+    size_t n, const char *ctype, size_t ctype_len,
+    const char *const *pointers, size_t npointers, fg_blobref_t *ref,
+    json_t **value, fg_error_t *err);
+
+
 /* --------------------------------------------------------------- labels */
 
 /*

@@ -1236,8 +1236,204 @@ fg_jcs_canonicalize(fg_jcs_t *jcs, const unsigned char *in, size_t len,
                      fg_strerror(rc));
     }
 
-    jcs->in = NULL;
+    /* the tape and its input stay for fg_jcs_node_*(), when they are whole */
+    if (rc != FG_OK) {
+        jcs->nnodes = 0;
+        jcs->in = NULL;
+    }
     jcs->err = NULL;
 
     return rc;
+}
+
+
+/* ---------------------------------------------------------------- view */
+
+fg_jcs_kind_t
+fg_jcs_node_kind(const fg_jcs_t *jcs, uint32_t node)
+{
+    if (node >= jcs->nnodes) {
+        return FG_JCS_NONE;
+    }
+
+    /* the tape's types are numbered as the kinds are */
+    return (fg_jcs_kind_t) jcs->nodes[node].type;
+}
+
+
+size_t
+fg_jcs_node_size(const fg_jcs_t *jcs, uint32_t node)
+{
+    fg_jcs_kind_t  k = fg_jcs_node_kind(jcs, node);
+
+    return (k == FG_JCS_ARRAY || k == FG_JCS_OBJECT) ? jcs->nodes[node].len
+                                                      : 0;
+}
+
+
+/* The node after node and everything inside it. */
+static uint32_t
+fg_jcs_node_next(const fg_jcs_t *jcs, uint32_t node)
+{
+    const fg_jnode_t  *n = &jcs->nodes[node];
+
+    return (n->type == FG_JT_ARRAY || n->type == FG_JT_OBJECT) ? n->end
+                                                                : node + 1;
+}
+
+
+uint32_t
+fg_jcs_node_member(const fg_jcs_t *jcs, uint32_t node, const char *key,
+    size_t klen)
+{
+    size_t             i;
+    uint32_t           k;
+    const fg_jnode_t  *kn;
+
+    if (fg_jcs_node_kind(jcs, node) != FG_JCS_OBJECT) {
+        return FG_JCS_NO_NODE;
+    }
+
+    k = node + 1;
+
+    for (i = 0; i < jcs->nodes[node].len; i++) {
+        kn = &jcs->nodes[k];
+
+        if (kn->len == klen && memcmp(fg_jcs_str(jcs, kn), key, klen) == 0) {
+            return k + 1;
+        }
+
+        k = fg_jcs_node_next(jcs, k + 1);
+    }
+
+    return FG_JCS_NO_NODE;
+}
+
+
+uint32_t
+fg_jcs_node_element(const fg_jcs_t *jcs, uint32_t node, size_t index)
+{
+    size_t    i;
+    uint32_t  e;
+
+    if (fg_jcs_node_kind(jcs, node) != FG_JCS_ARRAY
+        || index >= jcs->nodes[node].len)
+    {
+        return FG_JCS_NO_NODE;
+    }
+
+    e = node + 1;
+
+    for (i = 0; i < index; i++) {
+        e = fg_jcs_node_next(jcs, e);
+    }
+
+    return e;
+}
+
+
+static json_t *
+fg_jcs_number_json(const fg_jcs_t *jcs, const fg_jnode_t *n, fg_error_t *err)
+{
+    char          stack[64], *text, *end;
+    size_t        k;
+    json_t       *v;
+    long long     i;
+    int           integer;
+    const char   *t = (const char *) jcs->in + n->off;
+
+    /* as jansson reads numbers: no fraction and no exponent, an integer */
+    integer = 1;
+    for (k = 0; k < n->len; k++) {
+        if (t[k] == '.' || t[k] == 'e' || t[k] == 'E') {
+            integer = 0;
+            break;
+        }
+    }
+
+    if (!integer && !(n->flags & FG_JN_SHORT)) {
+        return json_real(jcs->nums[n->end]);        /* read once already */
+    }
+
+    if (integer && n->len > 20) {
+        goto too_big;                   /* more digits than 64 bits hold */
+    }
+
+    /* the number's text, NUL-ended for strtoll/strtod */
+    text = (n->len < sizeof(stack)) ? stack : malloc(n->len + 1);
+    if (text == NULL) {
+        fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
+        return NULL;
+    }
+    memcpy(text, t, n->len);
+    text[n->len] = '\0';
+
+    if (integer) {
+        errno = 0;
+        i = strtoll(text, &end, 10);
+        if (errno == ERANGE || *end != '\0') {
+            goto too_big;               /* text is stack: nothing to free */
+        }
+        v = json_integer((json_int_t) i);
+
+    } else {
+        /* at most 15 significant digits: strtod reads it exactly */
+        v = json_real(strtod(text, NULL));
+    }
+
+    if (text != stack) {
+        free(text);
+    }
+    if (v == NULL) {
+        fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
+    }
+    return v;
+
+too_big:
+
+    fg_error_set(err, FG_ERR_INVALID, n->src,
+                 "an integer beyond 64 bits cannot be read, at byte %u",
+                 (unsigned) n->src);
+    return NULL;
+}
+
+
+json_t *
+fg_jcs_node_json(const fg_jcs_t *jcs, uint32_t node, fg_error_t *err)
+{
+    json_t            *v;
+    const fg_jnode_t  *n;
+
+    switch (fg_jcs_node_kind(jcs, node)) {
+    case FG_JCS_NULL:
+        v = json_null();
+        break;
+    case FG_JCS_FALSE:
+        v = json_false();
+        break;
+    case FG_JCS_TRUE:
+        v = json_true();
+        break;
+    case FG_JCS_NUMBER:
+        return fg_jcs_number_json(jcs, &jcs->nodes[node], err);
+    case FG_JCS_STRING:
+        n = &jcs->nodes[node];
+        /* the reader checked the UTF-8 */
+        v = json_stringn_nocheck((const char *) fg_jcs_str(jcs, n), n->len);
+        break;
+    case FG_JCS_ARRAY:
+        v = json_array();
+        break;
+    case FG_JCS_OBJECT:
+        v = json_object();
+        break;
+    default:
+        fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET, "no such node");
+        return NULL;
+    }
+
+    if (v == NULL) {
+        fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
+    }
+    return v;
 }

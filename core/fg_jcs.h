@@ -53,6 +53,50 @@ void fg_jcs_free(fg_jcs_t *jcs);
 int fg_jcs_canonicalize(fg_jcs_t *jcs, const unsigned char *in, size_t len,
     fg_sink_t *out, fg_error_t *err);
 
+
+/*
+ * The document fg_jcs_canonicalize() last read, looked into without
+ * parsing it again: valid after it returned FG_OK and until the next call
+ * on jcs, while its input is still there (strings not decoded are read
+ * from it).  Nodes are numbered from the root, 0.  The gateway reads the
+ * few members of a request body it needs this way (fg_call_body_view())
+ * instead of building the whole body with jansson.
+ */
+#define FG_JCS_NO_NODE  UINT32_MAX
+
+typedef enum {
+    FG_JCS_NONE = 0,            /* FG_JCS_NO_NODE, or no document */
+    FG_JCS_NULL,
+    FG_JCS_FALSE,
+    FG_JCS_TRUE,
+    FG_JCS_NUMBER,
+    FG_JCS_STRING,
+    FG_JCS_ARRAY,
+    FG_JCS_OBJECT
+} fg_jcs_kind_t;
+
+fg_jcs_kind_t fg_jcs_node_kind(const fg_jcs_t *jcs, uint32_t node);
+
+/* Elements of an array, members of an object; 0 for anything else. */
+size_t fg_jcs_node_size(const fg_jcs_t *jcs, uint32_t node);
+
+/* The value of the member key[0..klen) of an object, or FG_JCS_NO_NODE. */
+uint32_t fg_jcs_node_member(const fg_jcs_t *jcs, uint32_t node,
+    const char *key, size_t klen);
+
+/* Element index of an array, or FG_JCS_NO_NODE. */
+uint32_t fg_jcs_node_element(const fg_jcs_t *jcs, uint32_t node,
+    size_t index);
+
+/*
+ * The node as a new jansson value: a scalar as jansson reads it (an
+ * integer without fraction or exponent as an integer, FG_ERR_INVALID when
+ * it does not fit 64 bits; other numbers as reals), an array or object as
+ * an empty one of its kind (the caller adds what it needs).  NULL with
+ * err set on error.
+ */
+json_t *fg_jcs_node_json(const fg_jcs_t *jcs, uint32_t node, fg_error_t *err);
+
 /*
  * Canonicalize a jansson value.  Integers are written as JSON numbers
  * (IEEE-754 doubles) are, so an integer beyond 2^53 is written as the

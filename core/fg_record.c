@@ -369,17 +369,13 @@ fg_record_null_flush(fg_sink_t *sink, const unsigned char *p, size_t n)
 
 
 int
-fg_record_parse_bounded(fg_jcs_t *jcs, fg_sha256_t *h,
+fg_record_canon_bounded(fg_jcs_t *jcs, fg_sha256_t *h,
     const unsigned char *text, size_t len, size_t max, const char *what,
-    size_t flags, unsigned char md[FG_SHA256_LEN], uint64_t *size,
-    json_t **value, fg_error_t *err)
+    unsigned char md[FG_SHA256_LEN], uint64_t *size, fg_error_t *err)
 {
     unsigned char  stage[FG_SINK_STAGE];
-    json_error_t   jerr;
     fg_sink_t      sink;
     int            rc;
-
-    *value = NULL;
 
     if (len > max) {
         return fg_error_set(err, FG_ERR_LIMIT, 0,
@@ -420,6 +416,26 @@ fg_record_parse_bounded(fg_jcs_t *jcs, fg_sha256_t *h,
 
     if (size != NULL) {
         *size = sink.total;
+    }
+
+    return FG_OK;
+}
+
+
+int
+fg_record_parse_bounded(fg_jcs_t *jcs, fg_sha256_t *h,
+    const unsigned char *text, size_t len, size_t max, const char *what,
+    size_t flags, unsigned char md[FG_SHA256_LEN], uint64_t *size,
+    json_t **value, fg_error_t *err)
+{
+    json_error_t  jerr;
+    int           rc;
+
+    *value = NULL;
+
+    rc = fg_record_canon_bounded(jcs, h, text, len, max, what, md, size, err);
+    if (rc != FG_OK) {
+        return rc;
     }
 
     *value = json_loadb((const char *) text, len,

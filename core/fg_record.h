@@ -151,6 +151,15 @@ json_t *fg_record_parse_hashed(fg_jcs_t *jcs, fg_sha256_t *h,
  * ("record", "body").  Returns FG_OK with *value the document, or the
  * error with err set and *value NULL.
  */
+/*
+ * The first half of fg_record_parse_bounded(): read text strictly and
+ * hash its canonical bytes, without building a document; the document
+ * stays on jcs's tape for fg_jcs_node_*() (fg_call_body_view()).
+ */
+int fg_record_canon_bounded(fg_jcs_t *jcs, fg_sha256_t *h,
+    const unsigned char *text, size_t len, size_t max, const char *what,
+    unsigned char md[FG_SHA256_LEN], uint64_t *size, fg_error_t *err);
+
 int fg_record_parse_bounded(fg_jcs_t *jcs, fg_sha256_t *h,
     const unsigned char *text, size_t len, size_t max, const char *what,
     size_t flags, unsigned char md[FG_SHA256_LEN], uint64_t *size,

@@ -714,6 +714,16 @@ ngx_http_foxgov_decide(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /*
+     * The bundle generation the call is decided with, taken now: the body
+     * is read for its body pointers.  Refused, if there is none, at the
+     * policy gate below, after the gates before it.
+     */
+    why = "no policy bundle";
+    if (ctx->policy == NULL) {
+        ctx->policy = ngx_http_foxgov_bundle_acquire(fmcf->bundle, &why);
+    }
+
     body = NULL;
 
     nrc = ngx_http_foxgov_read_body(r, flcf, ctx, &body, gates);
@@ -756,10 +766,6 @@ ngx_http_foxgov_decide(ngx_http_request_t *r,
     }
 
     /* the bundle */
-    if (ctx->policy == NULL) {
-        ctx->policy = ngx_http_foxgov_bundle_acquire(fmcf->bundle, &why);
-    }
-
     if (ctx->policy == NULL) {
         json_decref(body);
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -852,6 +858,42 @@ ngx_http_foxgov_decide(ngx_http_request_t *r,
  * The schema gate: the body is read, hashed (JSON by its canonical
  * bytes), the model request's shape or the tool's input schema checked.
  */
+/*
+ * A model call's body is read only where it is looked at: the adapter's
+ * members and the bundle's body pointers (fg_call_body_view()), so the
+ * messages, which are most of it, are hashed but never built into a
+ * document.
+ */
+static int
+ngx_http_foxgov_model_body(ngx_http_foxgov_ctx_t *ctx, ngx_str_t *bytes,
+    ngx_str_t *ctype, json_t **body, fg_error_t *err)
+{
+    size_t              i, n;
+    const char         *ptrs[FG_POLICY_MAX_BODY_POINTERS + 3];
+    const char *const  *bundle;
+
+    ptrs[0] = "/model";
+    ptrs[1] = "/stream";
+    ptrs[2] = "/stream_options/include_usage";
+    n = 3;
+
+    if (ctx->policy != NULL) {
+        bundle = NULL;
+        i = fg_policy_body_pointers(ctx->policy->policy, &bundle);
+        if (i > FG_POLICY_MAX_BODY_POINTERS) {
+            i = FG_POLICY_MAX_BODY_POINTERS;
+        }
+        ngx_memcpy(&ptrs[n], bundle, i * sizeof(const char *));
+        n += i;
+    }
+
+    return fg_call_body_view(ngx_http_foxgov_jcs(), ngx_http_foxgov_sha256(),
+                             bytes->data, bytes->len, (char *) ctype->data,
+                             ctype->len, ptrs, n, &ctx->request_ref, body,
+                             err);
+}
+
+
 static ngx_int_t
 ngx_http_foxgov_read_body(ngx_http_request_t *r,
     ngx_http_foxgov_loc_conf_t *flcf, ngx_http_foxgov_ctx_t *ctx,
@@ -883,9 +925,15 @@ ngx_http_foxgov_read_body(ngx_http_request_t *r,
     if (bytes.data != NULL) {
         ctx->request_read = 1;
 
-        rc = fg_call_body(ngx_http_foxgov_jcs(), ngx_http_foxgov_sha256(),
-                          bytes.data, bytes.len, json, (char *) ctype.data,
-                          ctype.len, &ctx->request_ref, body, &err);
+        if (flcf->kind == FG_CALL_MODEL) {
+            rc = ngx_http_foxgov_model_body(ctx, &bytes, &ctype, body, &err);
+
+        } else {
+            rc = fg_call_body(ngx_http_foxgov_jcs(), ngx_http_foxgov_sha256(),
+                              bytes.data, bytes.len, json,
+                              (char *) ctype.data, ctype.len,
+                              &ctx->request_ref, body, &err);
+        }
 
         if (rc != FG_OK) {
             /* what was refused is still identified by its bytes */

@@ -681,6 +681,143 @@ static const char  model_body[] =
     "\"\":1}";
 
 
+/* ------------------------------------------------------- body view */
+
+/*
+ * The decision input of body read whole (fg_call_body()) and read as a
+ * view (fg_call_body_view()) with the policy's pointers: the same.
+ */
+static void
+assert_view_same(const char *body, const char *policy)
+{
+    fg_call_input_args_t   a;
+    const char *const     *ptrs;
+    fg_blobref_t           ref, vref;
+    fg_policy_t           *p;
+    fg_error_t             err;
+    fg_jcs_t              *jcs;
+    fg_sha256_t           *h;
+    json_t                *auth, *whole, *view, *in1, *in2;
+    size_t                 n;
+
+    auth = load_auth();
+    whole = body_of(body, &ref);
+    p = compile_ok(policy);
+    n = fg_policy_body_pointers(p, &ptrs);
+
+    jcs = fg_jcs_new(0);
+    h = fg_sha256_new();
+    if (fg_call_body_view(jcs, h, (const unsigned char *) body, strlen(body),
+                          "application/json", 16, ptrs, n, &vref, &view,
+                          &err) != FG_OK)
+    {
+        fail_msg("view refused: %s", err.msg);
+    }
+    assert_memory_equal(ref.sha256, vref.sha256, FG_SHA256_LEN);
+    assert_int_equal(ref.size_bytes, vref.size_bytes);
+    assert_string_equal(ref.content_type, vref.content_type);
+
+    model_input_args(&a, auth);
+    a.request = &ref;
+    a.pointers = ptrs;
+    a.npointers = n;
+
+    a.body = whole;
+    in1 = fg_call_decision_input(&a, &err);
+    assert_non_null(in1);
+    a.body = view;
+    in2 = fg_call_decision_input(&a, &err);
+    assert_non_null(in2);
+
+    if (!json_equal(in1, in2)) {
+        char  *t1 = json_dumps(json_object_get(in1, "body"), JSON_SORT_KEYS);
+        char  *t2 = json_dumps(json_object_get(in2, "body"), JSON_SORT_KEYS);
+
+        print_error("whole: %s\nview:  %s\n", t1, t2);
+        free(t1);
+        free(t2);
+        fail_msg("the view's decision input differs");
+    }
+
+    json_decref(in1);
+    json_decref(in2);
+    json_decref(view);
+    json_decref(whole);
+    json_decref(auth);
+    fg_policy_free(p);
+    fg_sha256_free(h);
+    fg_jcs_free(jcs);
+}
+
+
+static void
+test_body_view(void **state)
+{
+    fg_blobref_t   ref;
+    fg_error_t     err;
+    fg_jcs_t      *jcs;
+    fg_sha256_t   *h;
+    json_t        *v;
+    const char    *ptrs[] = { "/model", "/stream_options/include_usage",
+                              "/n/2/x", "/big" };
+    const char    *body;
+
+    (void) state;
+
+    assert_view_same(model_body, model_policy);
+
+    /* escaped keys, pointers through arrays of objects, absent parts */
+    assert_view_same(
+        "{\"\\u0061/b\":true,\"m~n\":[],\"messages\":[{\"role\":\"system\","
+        "\"content\":\"x\"},{\"role\":\"user\"}],\"arr\":[1,2,3],"
+        "\"max_tokens\":1e3,\"tools\":[]}", model_policy);
+    assert_view_same("{\"messages\":{\"0\":{\"role\":\"system\"}},"
+                     "\"arr\":\"12\",\"model\":[5]}", model_policy);
+    assert_view_same("[1,2]", model_policy);
+    assert_view_same("\"text\"", model_policy);
+
+    jcs = fg_jcs_new(0);
+    h = fg_sha256_new();
+
+    /* only what the pointers name is there; a later index is padded */
+    body = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\"}],"
+           "\"stream_options\":{\"include_usage\":true,\"x\":1},"
+           "\"n\":[0,1,{\"x\":-0.5,\"y\":2}],\"big\":12345678901234567,"
+           "\"huge\":123456789012345678901234567890}";
+    assert_int_equal(fg_call_body_view(jcs, h, (const unsigned char *) body,
+                     strlen(body), "application/json", 16, ptrs, 4, &ref, &v,
+                     &err), FG_OK);
+    assert_int_equal(json_object_size(v), 4);
+    assert_null(json_object_get(v, "messages"));
+    assert_null(json_object_get(v, "huge"));
+    assert_int_equal(json_object_size(json_object_get(v, "stream_options")),
+                     1);
+    assert_true(json_is_null(json_array_get(json_object_get(v, "n"), 0)));
+    assert_true(json_real_value(json_object_get(json_array_get(
+                json_object_get(v, "n"), 2), "x")) == -0.5);
+    assert_int_equal(json_integer_value(json_object_get(v, "big")),
+                     12345678901234567LL);
+    json_decref(v);
+
+    /* an integer beyond 64 bits where a pointer reads it: refused */
+    body = "{\"big\":123456789012345678901234567890}";
+    assert_int_equal(fg_call_body_view(jcs, h, (const unsigned char *) body,
+                     strlen(body), "application/json", 16, ptrs, 4, &ref, &v,
+                     &err), FG_ERR_INVALID);
+    assert_null(v);
+
+    /* what the canonicalizer refuses is refused */
+    body = "{\"model\":1,\"model\":2}";
+    assert_int_equal(fg_call_body_view(jcs, h, (const unsigned char *) body,
+                     strlen(body), "", 0, ptrs, 4, &ref, &v, &err),
+                     FG_ERR_INVALID);
+    assert_null(v);
+
+    fg_sha256_free(h);
+    fg_jcs_free(jcs);
+}
+
+
 static void
 test_input_model(void **state)
 {
@@ -1945,6 +2082,7 @@ main(void)
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(test_content_type),
         cmocka_unit_test(test_body),
+        cmocka_unit_test(test_body_view),
         cmocka_unit_test(test_labels),
         cmocka_unit_test(test_small_checks),
         cmocka_unit_test(test_input_model),
