@@ -268,7 +268,7 @@ my %all_pids;
            . "THROTTLE with input.counters.burst.requests >= $BURST")
             or diag(explain(\@bad429));
 
-        diag("$name: calls per worker pid: " . join(', ',
+        note("$name: calls per worker pid: " . join(', ',
              map { "$_=$pall{$_}" } sort keys %pall)
              . '; 200s per pid: ' . join(', ',
              map { "$_=$p200{$_}" } sort keys %p200));
