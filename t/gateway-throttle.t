@@ -238,18 +238,20 @@ my %all_pids;
         is($st{429} // 0, 60 - $BURST, "$name: exactly 40 got 429")
             or diag(explain(\%st));
 
-        my (@seen200, @bad429, @noretry, %p200, %pall);
+        my (@seen200, @bad429, @noretry, @nopid, %p200, %pall);
         my $deadline = time() + 10;
         for my $r (@res) {
             my $pid = pid_of($r->{exec}, $deadline);
             if (defined $pid) {
                 $pall{$pid}++;
                 $all_pids{$pid}++;
+            } else {
+                push @nopid, $r->{exec};
             }
             my $d = decision_of($r->{exec}, $deadline);
             my $c = $d ? $d->{input}{counters}{burst}{requests} : undef;
             if ($r->{status} eq '200') {
-                $p200{$pid // '?'}++;
+                $p200{$pid}++ if defined $pid;
                 push @seen200, $c // -1;
             } elsif ($r->{status} eq '429') {
                 push @noretry, $r->{exec} unless $r->{retry_after} eq $WINDOW;
@@ -262,6 +264,8 @@ my %all_pids;
         is_deeply([ sort { $a <=> $b } @seen200 ], [ 0 .. $BURST - 1 ],
                   "$name: the 200s read the counts 0..19, each once "
                   . '(taken atomically across workers)');
+        is(scalar @nopid, 0, "$name: every call is in the access log, with "
+           . 'the pid of its worker') or diag(explain(\@nopid));
         is(scalar @noretry, 0, "$name: every 429 has Retry-After: $WINDOW")
             or diag(explain(\@noretry));
         is(scalar @bad429, 0, "$name: every 429's PolicyDecisionRecord is "
