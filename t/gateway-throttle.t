@@ -374,7 +374,7 @@ my %all_pids;
     my @r = map { $g->request(POST => '/iso/v1/chat/completions',
                               token => $beta, body => chat()) } 1 .. 5;
     is_deeply([ map { ($_->{status} // 'none') . ' '
-                      . ($_->{json} ? $_->{json}{error}{code} : '-') } @r ],
+                      . ($_->{json} ? $_->{json}{error}{code} // '-' : '-') } @r ],
               [ ('403 credential_unavailable') x 5 ],
               'mixed: no credential for beta: 403 credential_unavailable x5');
     is_deeply([ map { my $d = decision_of(exec_id($_));
