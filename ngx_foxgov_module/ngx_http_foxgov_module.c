@@ -14,6 +14,20 @@
 #include "ngx_http_foxgov_common.h"
 
 
+/*
+ * The location configuration as this file makes it: the rest of the module
+ * sees its first member.  The place of the location's foxgov_call is kept
+ * for the checks that can only be made when the configuration is merged
+ * (foxgov_auth_keys may be set above the location, foxgov_policy_bundle
+ * after the server blocks), so that their errors name its file and line.
+ */
+typedef struct {
+    ngx_http_foxgov_loc_conf_t   conf;
+    u_char                      *call_file;
+    ngx_uint_t                   call_line;
+} ngx_http_foxgov_loc_conf_ext_t;
+
+
 static ngx_int_t ngx_http_foxgov_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_foxgov_postconfiguration(ngx_conf_t *cf);
 static void *ngx_http_foxgov_create_main_conf(ngx_conf_t *cf);
@@ -34,6 +48,8 @@ static char *ngx_http_foxgov_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_foxgov_token_cache_conf(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_foxgov_body_max_check(ngx_conf_t *cf, void *post,
+    void *data);
 
 static ngx_int_t ngx_http_foxgov_read_conf_file(ngx_conf_t *cf,
     ngx_str_t *path, size_t max, ngx_str_t *out);
@@ -47,6 +63,10 @@ static void ngx_http_foxgov_cleanup_token_cache(void *data);
 static ngx_int_t ngx_http_foxgov_init_process(ngx_cycle_t *cycle);
 static void ngx_http_foxgov_exit_process(ngx_cycle_t *cycle);
 static void ngx_http_foxgov_exit_master(ngx_cycle_t *cycle);
+
+
+static ngx_conf_post_handler_pt  ngx_http_foxgov_body_max_p =
+    ngx_http_foxgov_body_max_check;
 
 
 static ngx_conf_enum_t  ngx_http_foxgov_trace_modes[] = {
@@ -112,7 +132,7 @@ static ngx_command_t  ngx_http_foxgov_commands[] = {
       ngx_conf_set_size_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_foxgov_loc_conf_t, body_max),
-      NULL },
+      &ngx_http_foxgov_body_max_p },
 
     { ngx_string("foxgov_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -170,6 +190,7 @@ static fg_sha256_t  *ngx_http_foxgov_worker_sha256;
 
 #define NGX_HTTP_FOXGOV_DEFAULT_ZONE_SIZE  (10 * 1024 * 1024)
 #define NGX_HTTP_FOXGOV_DEFAULT_BODY_MAX   (1024 * 1024)
+#define NGX_HTTP_FOXGOV_BODY_MAX_LIMIT     (64 * 1024 * 1024)
 #define NGX_HTTP_FOXGOV_DEFAULT_CACHE      1024
 #define NGX_HTTP_FOXGOV_CREDENTIAL_MAX     8192
 #define NGX_HTTP_FOXGOV_SCHEMA_MAX         (1024 * 1024)
@@ -402,16 +423,21 @@ ngx_http_foxgov_init_main_conf(ngx_conf_t *cf, void *conf)
 static void *
 ngx_http_foxgov_create_loc_conf(ngx_conf_t *cf)
 {
-    ngx_http_foxgov_loc_conf_t  *flcf;
+    ngx_http_foxgov_loc_conf_t      *flcf;
+    ngx_http_foxgov_loc_conf_ext_t  *ext;
 
-    flcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_foxgov_loc_conf_t));
-    if (flcf == NULL) {
+    ext = ngx_pcalloc(cf->pool, sizeof(ngx_http_foxgov_loc_conf_ext_t));
+    if (ext == NULL) {
         return NULL;
     }
+
+    flcf = &ext->conf;
 
     /*
      * set by ngx_pcalloc():
      *
+     *     ext->call_file = NULL;
+     *     ext->call_line = 0;
      *     flcf->tool = { 0, NULL };
      *     flcf->action = { 0, NULL };
      *     flcf->risk = { 0, NULL };
@@ -439,8 +465,9 @@ ngx_http_foxgov_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_foxgov_loc_conf_t *prev = parent;
     ngx_http_foxgov_loc_conf_t *conf = child;
 
-    ngx_http_core_loc_conf_t     *clcf;
-    ngx_http_foxgov_main_conf_t  *fmcf;
+    ngx_http_core_loc_conf_t        *clcf;
+    ngx_http_foxgov_main_conf_t     *fmcf;
+    ngx_http_foxgov_loc_conf_ext_t  *ext;
 
     ngx_conf_merge_ptr_value(conf->auth_keys, prev->auth_keys, NULL);
     ngx_conf_merge_ptr_value(conf->approval_keys, prev->approval_keys,
@@ -463,30 +490,32 @@ ngx_http_foxgov_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_OK;
     }
 
+    /*
+     * Merged after the whole http{} block was read: cf points at its end,
+     * so these errors name the place of the foxgov_call themselves.
+     */
+    ext = (ngx_http_foxgov_loc_conf_ext_t *) conf;
+
     if (conf->auth_keys == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"foxgov_call\" needs \"foxgov_auth_keys\" in "
-                           "this location or above it");
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"foxgov_call\" needs \"foxgov_auth_keys\" in this "
+                      "location or above it in %s:%ui",
+                      ext->call_file, ext->call_line);
         return NGX_CONF_ERROR;
     }
 
     fmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_foxgov_module);
 
     if (fmcf->bundle == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"foxgov_call\" needs \"foxgov_policy_bundle\" "
-                           "in http{}");
-        return NGX_CONF_ERROR;
-    }
-
-    if (conf->body_max == 0 || conf->body_max > 64 * 1024 * 1024) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"foxgov_body_max\" must be 1 to 64m");
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"foxgov_call\" needs \"foxgov_policy_bundle\" in "
+                      "http{} in %s:%ui", ext->call_file, ext->call_line);
         return NGX_CONF_ERROR;
     }
 
     /*
-     * The body is read into memory and bounded by foxgov_body_max, which
+     * The body is read into memory and bounded by foxgov_body_max (1 to
+     * 64m, checked where it is set: the error names its line), which
      * answers 413 itself (with evidence): nginx's own limit would answer
      * before the caller is known, and a body in a temporary file would
      * have to be read back with blocking I/O.
@@ -512,13 +541,18 @@ ngx_http_foxgov_call(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_foxgov_loc_conf_t *flcf = conf;
 
-    int          p;
-    ngx_str_t   *value, v;
-    ngx_uint_t   i;
+    int                              p;
+    ngx_str_t                       *value, v;
+    ngx_uint_t                       i;
+    ngx_http_foxgov_loc_conf_ext_t  *ext;
 
     if (flcf->kind != NGX_HTTP_FOXGOV_KIND_NONE) {
         return "is duplicate";
     }
+
+    ext = (ngx_http_foxgov_loc_conf_ext_t *) flcf;
+    ext->call_file = cf->conf_file->file.name.data;
+    ext->call_line = cf->conf_file->line;
 
     value = cf->args->elts;
 
@@ -738,7 +772,8 @@ ngx_http_foxgov_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             || ngx_strncmp(value[2].data, "ttl=", 4) != 0)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\"", &value[2]);
+                               "invalid parameter \"%V\" in \"%V\"",
+                               &value[2], &cmd->name);
             return NGX_CONF_ERROR;
         }
 
@@ -1084,6 +1119,27 @@ ngx_http_foxgov_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     fmcf->zone = ngx_http_foxgov_zone_add(cf, &name, size);
     if (fmcf->zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* foxgov_body_max <size>: 1 to 64m, at every level it is set at */
+static char *
+ngx_http_foxgov_body_max_check(ngx_conf_t *cf, void *post, void *data)
+{
+    size_t  *sp = data;
+
+    ngx_str_t  *value;
+
+    if (*sp == 0 || *sp > NGX_HTTP_FOXGOV_BODY_MAX_LIMIT) {
+        value = cf->args->elts;
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive: "
+                           "it must be 1 to 64m", &value[1], &value[0]);
         return NGX_CONF_ERROR;
     }
 

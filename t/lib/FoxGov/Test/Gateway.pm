@@ -20,7 +20,7 @@ use FoxGov::Test::Fixtures qw(:all);
 use FoxGov::Test::Nginx qw(http_status http_header http_body);
 use FoxGov::Test::Upstream;
 
-our @EXPORT_OK = qw(standard_policy parse_response);
+our @EXPORT_OK = qw(standard_policy parse_response throttle_window);
 
 my $JSON = JSON::PP->new->utf8->canonical;
 
@@ -55,6 +55,22 @@ sub standard_policy {
               decision => 'ROUTE', route => 'eu' },
         ],
     };
+}
+
+# A THROTTLE window_seconds of at least $min whose current window has at
+# least $left seconds to run.  Windows are aligned to the epoch (a window
+# starts at now - now % window_seconds), so a test whose counters must not
+# be reset under it picks its window with this instead of waiting for a
+# new one.  The loop ends: once the window is longer than now + $left, the
+# current window is the first one.
+sub throttle_window {
+    my ($min, $left) = @_;
+    die "throttle_window: \$left must be less than \$min\n"
+        unless $left < $min;
+    my $now = int time();
+    my $w = $min;
+    $w++ while $w - $now % $w < $left;
+    return $w;
 }
 
 sub new {
@@ -431,5 +447,10 @@ raw}>.  C<records> parses the evidence lines the module logs (see
 docs/directives.md, "Evidence") into C<{execution_id, type, hash,
 canonical, record}>.  C<write_bundle($policy, %o)> replaces the bundle
 atomically.
+
+C<throttle_window($min, $left)> (exported on request) returns a
+C<window_seconds> of at least C<$min> whose current epoch-aligned window
+has at least C<$left> seconds left, for THROTTLE tests that must not see a
+counter reset.
 
 =cut

@@ -7,8 +7,9 @@
 #       passes are spread over both workers, every 200 read a distinct
 #       count 0..19 (the take is atomic), every 429 has Retry-After and
 #       read a count >= 20;
-#   (b) the counters survive "nginx -s reload": the new workers still
-#       refuse the same tenant and serve another one;
+#   (b) the counters survive "nginx -s reload": once the old workers
+#       have exited, the new ones still refuse the same tenant (reading
+#       the same count) and serve another one;
 #   (c) a call refused for another reason (a DENY in the same bundle, a
 #       credential the tenant may not use) gives its slot back;
 #   (d) a tokens limit: calls pass until the usage recorded by the passed
@@ -27,25 +28,21 @@ use Time::HiRes qw(sleep time);
 
 use FoxGov::Test::Nginx qw(module_path nginx_binary);
 use FoxGov::Test::Fixtures qw(foxgov_bin);
-use FoxGov::Test::Gateway qw(standard_policy);
+use FoxGov::Test::Gateway qw(standard_policy throttle_window);
 
 plan skip_all => 'module not built' unless -f module_path();
 plan skip_all => 'nginx missing' unless -x nginx_binary();
 plan skip_all => 'CLI not built' unless -x foxgov_bin();
+plan skip_all => 'no /proc (the workers are found there)'
+    unless -r '/proc/self/stat';
 
 my $JSON = JSON::PP->new->utf8->canonical;
 
-# Windows are aligned to the epoch (zone.c): one a day, and no part of
-# the test starts within two minutes of the window's end.
-my $WINDOW = 86400;
+# Windows are aligned to the epoch (zone.c): a window of about a day whose
+# current window has at least an hour left, so no counter is reset while
+# the test runs (it takes seconds) and nothing waits for a new window.
+my $WINDOW = throttle_window(86400, 3600);
 my $BURST = 20;
-
-sub window_guard {
-    my $left = $WINDOW - time() % $WINDOW;
-    return if $left > 120;
-    diag("waiting ${left}s for a new throttle window");
-    sleep $left + 1;
-}
 
 my $policy = standard_policy();
 unshift @{ $policy->{rules} },
@@ -87,27 +84,73 @@ sub access_log {
     return @l;
 }
 
+# The worker that served a call, from the access log, written in the log
+# phase: nginx closes a connection lingering, so the client has its answer
+# before that.  Waits until $deadline (default 5 s from now); a batch of
+# look-ups shares one deadline.
 sub pid_of {
-    my ($exec) = @_;
-    my $deadline = time() + 5;
-    while (time() < $deadline) {
+    my ($exec, $deadline) = @_;
+    return undef unless $exec && $exec ne '-';
+    $deadline //= time() + 5;
+    while (1) {
         my ($l) = grep { $_->{exec} eq $exec } access_log();
         return $l->{pid} if $l;
+        return undef if time() >= $deadline;
         sleep 0.05;
     }
-    return undef;
 }
 
+# The call's PolicyDecisionRecord (emitted before the call is answered).
 sub decision_of {
-    my ($exec) = @_;
-    my $deadline = time() + 5;
-    while (time() < $deadline) {
+    my ($exec, $deadline) = @_;
+    return undef unless $exec && $exec ne '-';
+    $deadline //= time() + 5;
+    while (1) {
         my ($d) = grep { $_->{type} eq 'PolicyDecisionRecord' }
                   $g->records_for($exec);
         return $d->{record} if $d;
+        return undef if time() >= $deadline;
         sleep 0.05;
     }
-    return undef;
+}
+
+# The worker processes of the running master (its children that are not
+# zombies), from /proc.
+sub workers {
+    my $master = $g->nginx->read_file('nginx.pid') =~ s/\s+//gr;
+    my @w;
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        open my $fh, '<', $stat or next;
+        my $line = <$fh> // next;
+        my ($state, $ppid) = $line =~ /\) (\S) (\d+) / or next;
+        push @w, $stat =~ m{^/proc/(\d+)/}
+            if $ppid eq $master && $state ne 'Z';
+    }
+    return sort { $a <=> $b } @w;
+}
+
+# The log phase of a call is over once nginx has logged closing its
+# connection: the module adds a call's tokens to its THROTTLE counters
+# right after it logs the call record, in the same handler, and nginx
+# closes the connection after the log phase.  $from: the error.log
+# offset before the call was sent.
+sub wait_log_phase {
+    my ($exec, $from, $deadline) = @_;
+    $deadline //= time() + 5;
+    my $path = $g->dir . '/error.log';
+    while (1) {
+        if (open my $fh, '<:raw', $path) {
+            seek $fh, $from, 0;
+            local $/;
+            my $log = <$fh> // '';
+            close $fh;
+            return 1
+                if $log =~ /\*(\d+) foxgov evidence \Q$exec\E \w+CallRecord /
+                && $log =~ /\*$1 close http connection: /;
+        }
+        return 0 if time() >= $deadline;
+        sleep 0.02;
+    }
 }
 
 # $n clients, each sending $per calls on connections of its own, all
@@ -123,21 +166,25 @@ sub burst {
         my $pid = fork();
         die "fork: $!" unless defined $pid;
         if ($pid == 0) {
-            close $gate_w;
-            my $x = <$gate_r>;              # EOF when the gate opens
-            open my $fh, '>', $out or POSIX::_exit(1);
-            for (1 .. $per) {
-                my $r = eval {
-                    $g->request(POST => '/v1/chat/completions',
-                                token => $tok, body => chat(),
-                                timeout => 10);
-                } // {};
-                print {$fh} join("\t", $r->{status} // 'none',
-                    exec_id($r) || '-',
-                    $r->{headers}{'retry-after'} // '-'), "\n";
-            }
-            close $fh;
-            POSIX::_exit(0);                # no END blocks, no DESTROY
+            # never back into the test: no END blocks, no DESTROY
+            eval {
+                close $gate_w;
+                my $x = <$gate_r>;          # EOF when the gate opens
+                open my $fh, '>', $out or die "$out: $!";
+                for (1 .. $per) {
+                    my $r = eval {
+                        $g->request(POST => '/v1/chat/completions',
+                                    token => $tok, body => chat(),
+                                    timeout => 10);
+                    } // {};
+                    print {$fh} join("\t", $r->{status} // 'none',
+                        exec_id($r) || '-',
+                        $r->{headers}{'retry-after'} // '-'), "\n";
+                }
+                close $fh or die "$out: $!";
+                1;
+            } or POSIX::_exit(1);
+            POSIX::_exit(0);
         }
         push @kids, [ $pid, $out, $c ];
     }
@@ -170,14 +217,13 @@ sub burst {
 
 # --------------------------------------------- (a) a burst over 2 workers
 
-my (%all_pids, %old_pids);
+my %all_pids;
 
 {
     my %pids200;
     my @tenants = ('acme', 'acme-again');
 
     for my $try (0 .. 1) {
-        window_guard();
         my $tenant = $tenants[$try];
         my $tok = $g->token(tenant => $tenant, workspace => 'ws-burst');
         my $name = "burst ($tenant)";
@@ -192,17 +238,20 @@ my (%all_pids, %old_pids);
         is($st{429} // 0, 60 - $BURST, "$name: exactly 40 got 429")
             or diag(explain(\%st));
 
-        my (@seen200, @bad429, @noretry, %p200, %pall);
+        my (@seen200, @bad429, @noretry, @nopid, %p200, %pall);
+        my $deadline = time() + 10;
         for my $r (@res) {
-            my $pid = pid_of($r->{exec});
+            my $pid = pid_of($r->{exec}, $deadline);
             if (defined $pid) {
                 $pall{$pid}++;
                 $all_pids{$pid}++;
+            } else {
+                push @nopid, $r->{exec};
             }
-            my $d = decision_of($r->{exec});
+            my $d = decision_of($r->{exec}, $deadline);
             my $c = $d ? $d->{input}{counters}{burst}{requests} : undef;
             if ($r->{status} eq '200') {
-                $p200{$pid // '?'}++;
+                $p200{$pid}++ if defined $pid;
                 push @seen200, $c // -1;
             } elsif ($r->{status} eq '429') {
                 push @noretry, $r->{exec} unless $r->{retry_after} eq $WINDOW;
@@ -215,13 +264,15 @@ my (%all_pids, %old_pids);
         is_deeply([ sort { $a <=> $b } @seen200 ], [ 0 .. $BURST - 1 ],
                   "$name: the 200s read the counts 0..19, each once "
                   . '(taken atomically across workers)');
+        is(scalar @nopid, 0, "$name: every call is in the access log, with "
+           . 'the pid of its worker') or diag(explain(\@nopid));
         is(scalar @noretry, 0, "$name: every 429 has Retry-After: $WINDOW")
             or diag(explain(\@noretry));
         is(scalar @bad429, 0, "$name: every 429's PolicyDecisionRecord is "
            . "THROTTLE with input.counters.burst.requests >= $BURST")
             or diag(explain(\@bad429));
 
-        diag("$name: calls per worker pid: " . join(', ',
+        note("$name: calls per worker pid: " . join(', ',
              map { "$_=$pall{$_}" } sort keys %pall)
              . '; 200s per pid: ' . join(', ',
              map { "$_=$p200{$_}" } sort keys %p200));
@@ -237,49 +288,52 @@ my (%all_pids, %old_pids);
     cmp_ok(scalar keys %pids200, '>=', 2,
            'the 200s were served by both workers: the limit held across '
            . 'workers');
-    %old_pids = %all_pids;
 }
 
 # ------------------------------------------------ (b) across a reload
 
 {
-    window_guard();
-    my $master = $g->nginx->read_file('nginx.pid');
-    chomp $master;
+    my $master = $g->nginx->read_file('nginx.pid') =~ s/\s+//gr;
+    my @old = workers();
+    is(scalar @old, 2, 'two workers before the reload') or diag("@old");
+    my %old = map { $_ => 1 } @old;
 
     $g->nginx->reload;
 
-    # until a new worker answers (old ones finish and go)
-    my $new;
+    # until the old workers have exited (they have no connection left)
+    # and two new ones run: from then on only the new ones can answer
+    my @new;
     my $deadline = time() + 15;
-    while (!$new && time() < $deadline) {
-        my $r = $g->request(GET => '/plain/', timeout => 2);
-        if (($r->{status} // '') eq '200') {
-            ($new) = grep { !$old_pids{$_} } map { $_->{pid} } access_log();
+    while (time() < $deadline) {
+        my @w = workers();
+        if (@w == 2 && !grep { $old{$_} } @w) {
+            @new = @w;
+            last;
         }
-        sleep 0.1 unless $new;
+        sleep 0.05;
     }
-    ok($new, "after reload a new worker ($new) serves")
-        or diag($g->nginx->read_file('error.log') =~ /(.{0,2000})\z/s);
+    is(scalar @new, 2, 'after reload: the old workers are gone, two new '
+       . 'ones run (' . join(',', @new) . ')')
+        or diag(join(' ', workers()) . "\n"
+                . ($g->nginx->read_file('error.log') =~ /(.{0,2000})\z/s)[0]);
+    my %new = map { $_ => 1 } @new;
     is($g->nginx->read_file('nginx.pid') =~ s/\s+//gr, $master,
        'the same master');
-    sleep 0.5;    # the old workers have closed their sockets
 
     my $tok = $g->token(tenant => 'acme', workspace => 'ws-burst');
-    my (@st, %new_served, @counts);
+    my (@st, @by, @counts);
     for (1 .. 6) {
         my $r = $g->request(POST => '/v1/chat/completions', token => $tok,
                             body => chat());
         push @st, $r->{status} // 'none';
-        my $pid = pid_of(exec_id($r)) // '?';
-        $new_served{$pid}++ unless $old_pids{$pid};
+        push @by, pid_of(exec_id($r)) // '?';
         my $d = decision_of(exec_id($r));
         push @counts, $d ? $d->{input}{counters}{burst}{requests} : undef;
     }
     is_deeply(\@st, [ (429) x 6 ],
               'after reload: the same tenant and workspace is still 429');
-    ok(scalar keys %new_served, 'after reload: refused by the new workers ('
-       . join(',', keys %new_served) . ')');
+    is(scalar(grep { !$new{$_} } @by), 0,
+       'after reload: refused by the new workers (' . join(',', @by) . ')');
     is_deeply(\@counts, [ ($BURST) x 6 ],
               "after reload: the counter read is still $BURST");
 
@@ -291,14 +345,13 @@ my (%all_pids, %old_pids);
     my $d = decision_of(exec_id($r));
     is($d && $d->{input}{counters}{burst}{requests}, 0,
        'after reload: the other tenant\'s counter starts at 0');
-    ok(!$old_pids{ pid_of(exec_id($r)) // '' },
+    ok($new{ pid_of(exec_id($r)) // '' },
        'after reload: served by a new worker');
 }
 
 # --------------------------------- (c) a call refused otherwise is free
 
 {
-    window_guard();
     my $tok = $g->token(tenant => 'acme', workspace => 'ws-mixed');
 
     my (@st, @counts, @dec);
@@ -318,11 +371,20 @@ my (%all_pids, %old_pids);
 
     # refused after an ALLOW: /iso/ has a credential for acme only
     my $beta = $g->token(tenant => 'beta', workspace => 'ws-mixed');
-    @st = map { $g->request(POST => '/iso/v1/chat/completions',
-                            token => $beta, body => chat())->{status} }
-          1 .. 5;
-    is_deeply(\@st, [ (403) x 5 ],
-              'mixed: no credential for beta: 403 x5');
+    my @r = map { $g->request(POST => '/iso/v1/chat/completions',
+                              token => $beta, body => chat()) } 1 .. 5;
+    is_deeply([ map { ($_->{status} // 'none') . ' '
+                      . ($_->{json} ? $_->{json}{error}{code} // '-' : '-') } @r ],
+              [ ('403 credential_unavailable') x 5 ],
+              'mixed: no credential for beta: 403 credential_unavailable x5');
+    is_deeply([ map { my $d = decision_of(exec_id($_));
+                      $d ? ($d->{decision} // 'none') . ' '
+                           . ($d->{input}{counters}{mixed}{requests}
+                              // 'none')
+                         : 'no decision' } @r ],
+              [ ('ALLOW 0') x 5 ],
+              'mixed: beta\'s calls were ALLOWed, each taking a slot (and '
+              . 'reading 0: the one before gave its slot back)');
 
     for my $who ([ acme => $tok ], [ beta => $beta ]) {
         my @r = map { $g->request(POST => '/v1/chat/completions',
@@ -340,7 +402,6 @@ my (%all_pids, %old_pids);
 # ---------------------------------------------------------- (d) tokens
 
 {
-    window_guard();
     my $tok = $g->token(tenant => 'acme', workspace => 'ws-tokens');
     my $limit = 30;
 
@@ -348,6 +409,7 @@ my (%all_pids, %old_pids);
     my $predicted;
     my $last;
     for my $i (1 .. 12) {
+        my $from = -s $g->dir . '/error.log';
         my $r = $g->request(POST => '/v1/chat/completions', token => $tok,
             body => chat(content => join(' ', ('word') x $i)));
         my $exec = exec_id($r);
@@ -371,7 +433,8 @@ my (%all_pids, %old_pids);
            "tokens call $i: the ModelCallRecord has the response's usage");
         $sum += $t // 0;
         $predicted //= $n200 if $sum >= $limit;
-        sleep 0.1;    # the log phase adds the tokens after the record
+        ok(wait_log_phase($exec, $from),
+           "tokens call $i: its log phase (which adds its tokens) is over");
     }
 
     ok($last, 'tokens: a call was refused') or diag(join "\n", @trace);
@@ -384,8 +447,10 @@ my (%all_pids, %old_pids);
     cmp_ok($sum, '>=', $limit, "tokens: the passed calls used $sum >= "
            . "$limit tokens");
     my $d = $last && decision_of(exec_id($last));
-    ok($d && !defined $d->{input}{counters}{tokens}{requests},
-       'tokens: no requests count for a tokens-only rule');
+    ok($d && $d->{input}{counters}{tokens}
+       && exists $d->{input}{counters}{tokens}{requests}
+       && !defined $d->{input}{counters}{tokens}{requests},
+       'tokens: the tokens-only rule\'s counter has requests null');
     my $r = $g->request(POST => '/v1/chat/completions', token => $tok,
                         body => chat());
     is($r->{status}, 429, 'tokens: still 429');

@@ -3,10 +3,14 @@
 # nginx -t and the module's directives: every misconfiguration the module
 # detects makes "nginx -t" fail with an [emerg] that names a clear reason
 # and the file:line of the directive at fault (the line marked "#!" in
-# each block below), and never quotes a credential's secret.  Then the
-# positive cases: a schema that compiles, foxgov_token_cache off, a custom
-# foxgov_zone, and inheritance of foxgov_auth_keys and foxgov_credential,
-# checked with real calls through the gateway and the mock upstream.
+# each block below), and never quotes a credential's secret.  The checks
+# made when the configuration is merged (foxgov_call without
+# foxgov_auth_keys or foxgov_policy_bundle) name the foxgov_call's line,
+# not the end of http{}.  Then the positive cases: a schema that compiles,
+# foxgov_token_cache off, a custom foxgov_zone, foxgov_auth_keys and
+# foxgov_policy_bundle written after the location that needs them, and
+# inheritance of foxgov_auth_keys and foxgov_credential, checked with real
+# calls through the gateway and the mock upstream.
 
 use strict;
 use warnings;
@@ -21,7 +25,7 @@ use Test::More;
 
 use FoxGov::Test::Nginx qw(module_path nginx_binary blocks);
 use FoxGov::Test::Fixtures qw(:all);
-use FoxGov::Test::Gateway qw(standard_policy);
+use FoxGov::Test::Gateway qw(standard_policy throttle_window);
 
 plan skip_all => 'module not built' unless -f module_path();
 plan skip_all => 'nginx missing' unless -x nginx_binary();
@@ -181,12 +185,46 @@ EOF
     is($rc, 0, 'positive: foxgov_token_cache 16777216') or diag($out);
 }
 
-# A real gateway: foxgov_token_cache off, a custom zone (the throttle
-# counts live there), foxgov_auth_keys at http level only, a credential at
-# server level inherited by a location without its own, and a location
-# with its own credential, which does not inherit the server's.
+# nginx -t accepts foxgov_auth_keys at server level after the location
+# that inherits it, and foxgov_policy_bundle after the server block: both
+# are looked for when the configuration is merged, not at foxgov_call.
 {
-    my $g = FoxGov::Test::Gateway->new(
+    my $t = FoxGov::Test::Nginx->new();
+    $t->write_config(<<"EOF");
+    server {
+        listen 127.0.0.1:%%PORT_8080%%;
+        server_name localhost;
+
+        location /v1/ {
+            foxgov_call model openai;
+            foxgov_credential openai file=$fx/creds/good;
+            proxy_pass http://127.0.0.1:%%PORT_8081%%;
+        }
+
+        foxgov_auth_keys $auth_jwks;
+    }
+
+    foxgov_policy_bundle $fx/bundle.tar.gz keys=$bundle_jwks;
+EOF
+    my ($rc, $out) = $t->test_config();
+    is($rc, 0, 'positive: foxgov_auth_keys and foxgov_policy_bundle after '
+       . 'the location') or diag($out);
+}
+
+# A real gateway: foxgov_token_cache off, a custom zone (the throttle
+# counts live there: with foxgov_zone no other zone is made),
+# foxgov_auth_keys at http level only, a credential at server level
+# inherited by a location without its own, and a location with its own
+# credential, which does not inherit the server's.  The THROTTLE rule's
+# window is one whose current window has ten minutes left, so its count
+# is not reset between the calls.
+{
+    my $policy = standard_policy();
+    my ($rule) = grep { $_->{id} eq 'throttle-ws' } @{ $policy->{rules} };
+    die "standard_policy() has no throttle-ws rule\n" unless $rule;
+    $rule->{limits}{window_seconds} = throttle_window(3600, 600);
+
+    my $g = FoxGov::Test::Gateway->new(policy => $policy,
         http_config => "foxgov_token_cache off;\n    foxgov_zone custom:1m;",
         config => <<'EOF');
         foxgov_credential srv-openai file=%%TESTDIR%%/creds/openai_default;
@@ -218,7 +256,8 @@ EOF
     my $body = { model => 'gpt-4o',
                  messages => [ { role => 'user', content => 'hi' } ] };
 
-    # token cache off: the same token twice verifies (and is not cached)
+    # token cache off: the same token verifies each time (a cache hit
+    # cannot be seen from outside: this checks that none is needed)
     for my $n (1, 2) {
         $up->clear_log;
         my $r = $g->request(POST => '/inh/v1/chat/completions',
@@ -530,7 +569,7 @@ __DATA__
     foxgov_approval_keys %%FX%%/keys/caller.jwks.json max=3; #!
 --- config
     location /v1/ { foxgov_call model openai; }
---- error: invalid parameter "max=3"
+--- error: invalid parameter "max=3" in "foxgov_approval_keys"
 
 === foxgov_credential without file=
 --- http_config
@@ -721,7 +760,7 @@ __DATA__
         foxgov_call model openai;
         foxgov_body_max 0; #!
     }
---- error: "foxgov_body_max" must be 1 to 64m
+--- error: invalid value "0" in "foxgov_body_max" directive: it must be 1 to 64m
 
 === foxgov_body_max 100m
 --- http_config
@@ -732,7 +771,7 @@ __DATA__
         foxgov_call model openai;
         foxgov_body_max 100m; #!
     }
---- error: "foxgov_body_max" must be 1 to 64m
+--- error: invalid value "100m" in "foxgov_body_max" directive: it must be 1 to 64m
 
 === foxgov_body_max 100m at http level, inherited
 --- http_config
@@ -741,7 +780,16 @@ __DATA__
     foxgov_body_max 100m; #!
 --- config
     location /v1/ { foxgov_call model openai; }
---- error: "foxgov_body_max" must be 1 to 64m
+--- error: invalid value "100m" in "foxgov_body_max" directive: it must be 1 to 64m
+
+=== foxgov_body_max 100m where no location is governed
+--- http_config
+    %%BUNDLE%%
+    %%AUTH%%
+--- config
+    foxgov_body_max 100m; #!
+    location /plain/ { return 204; }
+--- error: invalid value "100m" in "foxgov_body_max" directive: it must be 1 to 64m
 
 === foxgov_body_max: not a size
 --- http_config
