@@ -117,7 +117,6 @@ typedef struct {
 
 
 typedef struct {
-    fg_records_t               *records;    /* compiled record schemas */
     ngx_http_foxgov_bundle_t   *bundle;     /* NULL: no bundle directive */
     ngx_shm_zone_t             *zone;
     ngx_uint_t                  token_cache;

@@ -57,7 +57,6 @@ static ngx_int_t ngx_http_foxgov_load_schema(ngx_conf_t *cf,
     ngx_http_foxgov_loc_conf_t *flcf);
 static void ngx_http_foxgov_cleanup_keyset(void *data);
 static void ngx_http_foxgov_cleanup_schema(void *data);
-static void ngx_http_foxgov_cleanup_records(void *data);
 static void ngx_http_foxgov_cleanup_token_cache(void *data);
 
 static ngx_int_t ngx_http_foxgov_init_process(ngx_cycle_t *cycle);
@@ -369,7 +368,6 @@ ngx_http_foxgov_create_main_conf(ngx_conf_t *cf)
     /*
      * set by ngx_pcalloc():
      *
-     *     fmcf->records = NULL;
      *     fmcf->bundle = NULL;
      *     fmcf->zone = NULL;
      */
@@ -385,28 +383,10 @@ ngx_http_foxgov_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_foxgov_main_conf_t *fmcf = conf;
 
-    ngx_str_t            name = ngx_string("foxgov");
-    fg_error_t           err;
-    ngx_pool_cleanup_t  *cln;
+    ngx_str_t  name = ngx_string("foxgov");
 
     ngx_conf_init_uint_value(fmcf->token_cache,
                              NGX_HTTP_FOXGOV_DEFAULT_CACHE);
-
-    cln = ngx_pool_cleanup_add(cf->pool, 0);
-    if (cln == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    fmcf->records = fg_records_new(&err);
-    if (fmcf->records == NULL) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "foxgov: the record schemas do not compile: %s",
-                      err.msg);
-        return NGX_CONF_ERROR;
-    }
-
-    cln->handler = ngx_http_foxgov_cleanup_records;
-    cln->data = fmcf->records;
 
     if (fmcf->zone == NULL) {
         fmcf->zone = ngx_http_foxgov_zone_add(cf, &name,
@@ -1261,8 +1241,3 @@ ngx_http_foxgov_cleanup_schema(void *data)
 }
 
 
-static void
-ngx_http_foxgov_cleanup_records(void *data)
-{
-    fg_records_free(data);
-}
