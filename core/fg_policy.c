@@ -21,6 +21,7 @@
 
 #include "fg_glob.h"
 #include "fg_policy.h"
+#include "fg_record_write.h"
 
 #define FG_RULE_MAX_PREDS      64
 #define FG_RULE_MAX_TARGETS    64
@@ -1792,128 +1793,55 @@ fg_policy_throttles(const fg_policy_t *p, const json_t *input,
 
 /* ============================================================== record */
 
-static int
-fg_set(json_t *rec, const char *key, json_t *v)
+static void
+fg_record_gates(fg_rw_t *w, const fg_decision_t *d, const json_t *before)
 {
-    return v != NULL && json_object_set_new(rec, key, v) == 0
-           ? FG_OK : FG_ERR_NOMEM;
-}
+    size_t  i;
 
-
-static json_t *
-fg_record_gates(const fg_decision_t *d, const json_t *before)
-{
-    json_t  *a, *item;
-    size_t   i;
-
-    a = before != NULL && json_is_array(before) ? json_deep_copy(before)
-                                                : json_array();
-    if (a == NULL) {
-        return NULL;
+    fg_rw_array(w);
+    for (i = 0; json_is_array(before) && i < json_array_size(before); i++) {
+        fg_rw_json(w, json_array_get(before, i));
     }
     for (i = 0; i < d->ngates; i++) {
-        item = json_pack("{s:s, s:s}", "gate", d->gates[i].gate,
-                         "result", d->gates[i].result);
-        if (item == NULL || json_array_append_new(a, item) != 0) {
-            json_decref(a);
-            return NULL;
-        }
+        fg_rw_object(w);
+        fg_rw_key(w, "gate");
+        fg_rw_string(w, d->gates[i].gate);
+        fg_rw_key(w, "result");
+        fg_rw_string(w, d->gates[i].result);
+        fg_rw_close(w);
     }
-    return a;
+    fg_rw_close(w);
 }
 
 
-static json_t *
-fg_record_exceptions(const fg_decision_t *d)
+static void
+fg_record_exceptions(fg_rw_t *w, const fg_decision_t *d)
 {
-    json_t  *a, *item;
+    size_t  i;
+
+    fg_rw_array(w);
+    for (i = 0; i < d->nexceptions; i++) {
+        fg_rw_object(w);
+        fg_rw_key(w, "exception_id");
+        fg_rw_string(w, d->exceptions[i].exception_id);
+        fg_rw_key(w, "expires_at");
+        fg_rw_string(w, d->exceptions[i].expires_at);
+        fg_rw_key(w, "rule_id");
+        fg_rw_string(w, d->exceptions[i].rule_id);
+        fg_rw_key(w, "status");
+        fg_rw_string(w, d->exceptions[i].applied ? "applied" : "expired");
+        fg_rw_close(w);
+    }
+    fg_rw_close(w);
+}
+
+
+int
+fg_policy_decision_write(const fg_decision_t *d, const json_t *input,
+    const fg_policy_record_args_t *a, fg_sink_t *out, fg_error_t *err)
+{
     size_t   i;
-
-    a = json_array();
-    for (i = 0; a != NULL && i < d->nexceptions; i++) {
-        item = json_pack("{s:s, s:s, s:s, s:s}",
-                         "rule_id", d->exceptions[i].rule_id,
-                         "exception_id", d->exceptions[i].exception_id,
-                         "expires_at", d->exceptions[i].expires_at,
-                         "status", d->exceptions[i].applied ? "applied"
-                                                            : "expired");
-        if (item == NULL || json_array_append_new(a, item) != 0) {
-            json_decref(a);
-            return NULL;
-        }
-    }
-    return a;
-}
-
-
-static json_t *
-fg_record_rule_ids(const fg_decision_t *d)
-{
-    json_t  *a;
-    size_t   i;
-
-    a = json_array();
-    for (i = 0; a != NULL && i < d->nrule_ids; i++) {
-        if (json_array_append_new(a, json_string(d->rule_ids[i])) != 0) {
-            json_decref(a);
-            return NULL;
-        }
-    }
-    return a;
-}
-
-
-static json_t *
-fg_nullable(const char *s)
-{
-    return s != NULL ? json_string(s) : json_null();
-}
-
-
-static int
-fg_record_fields(json_t *rec, const fg_decision_t *d, const json_t *input,
-    const fg_policy_record_args_t *a)
-{
-    int  rc;
-
-    rc = fg_set(rec, "auth_context_sha256",
-                json_string(a->auth_context_sha256));
-    /* shared, not copied: the input is not changed once decided on */
-    rc |= fg_set(rec, "input", json_incref((json_t *) input));
-    rc |= fg_set(rec, "bundle", a->bundle_revision == NULL ? json_null()
-                 : json_pack("{s:s, s:s}", "revision", a->bundle_revision,
-                             "sha256", a->bundle_sha256 != NULL
-                                       ? a->bundle_sha256 : ""));
-    rc |= fg_set(rec, "decision", json_string(fg_decision_name(d->decision)));
-    rc |= fg_set(rec, "gates_evaluated", fg_record_gates(d, a->gates_before));
-    rc |= fg_set(rec, "exceptions_applied", fg_record_exceptions(d));
-    rc |= fg_set(rec, "rule_ids", fg_record_rule_ids(d));
-    rc |= fg_set(rec, "justification", json_string(d->justification));
-    rc |= fg_set(rec, "permissions_checked",
-                 json_is_array(a->permissions_checked)
-                 ? json_incref((json_t *) a->permissions_checked)
-                 : json_array());
-    rc |= fg_set(rec, "route", fg_nullable(
-                 d->decision == FG_DECISION_ROUTE ? d->route : NULL));
-    rc |= fg_set(rec, "approval_request_id", fg_nullable(
-                 d->decision == FG_DECISION_REQUIRE_HITL
-                 ? a->approval_request_id : NULL));
-    rc |= fg_set(rec, "acr_values", fg_nullable(
-                 d->decision == FG_DECISION_REQUIRE_STEP_UP
-                 ? d->acr_values : NULL));
-    rc |= fg_set(rec, "retry_after_seconds",
-                 d->decision == FG_DECISION_THROTTLE
-                 && d->retry_after_seconds >= 0
-                 ? json_integer(d->retry_after_seconds) : json_null());
-    return rc == FG_OK ? FG_OK : FG_ERR_NOMEM;
-}
-
-
-json_t *
-fg_policy_decision_record(const fg_decision_t *d, const json_t *input,
-    const fg_policy_record_args_t *a, fg_error_t *err)
-{
-    json_t  *rec;
+    fg_rw_t  w;
 
     if (d == NULL || input == NULL || a == NULL || a->tenant_id == NULL
         || a->execution_id == NULL || a->trace == NULL
@@ -1921,29 +1849,96 @@ fg_policy_decision_record(const fg_decision_t *d, const json_t *input,
         || (d->decision == FG_DECISION_REQUIRE_HITL
             && a->approval_request_id == NULL))
     {
-        fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
-                     "decision record: a required argument is missing");
-        return NULL;
+        return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
+                            "decision record: a required argument is "
+                            "missing");
     }
 
-    rec = fg_record_new(FG_RECORD_POLICY_DECISION, a->tenant_id,
-                        a->execution_id, a->trace);
-    if (rec == NULL) {
-        fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
-        return NULL;
+    /* the members in canonical order */
+    fg_rw_init(&w, out, err);
+    fg_rw_object(&w);
+
+    fg_rw_key(&w, "acr_values");
+    fg_rw_string_or_null(&w, d->decision == FG_DECISION_REQUIRE_STEP_UP
+                             ? d->acr_values : NULL);
+    fg_rw_key(&w, "approval_request_id");
+    fg_rw_string_or_null(&w, d->decision == FG_DECISION_REQUIRE_HITL
+                             ? a->approval_request_id : NULL);
+    fg_rw_key(&w, "auth_context_sha256");
+    fg_rw_string(&w, a->auth_context_sha256);
+
+    fg_rw_key(&w, "bundle");
+    if (a->bundle_revision == NULL) {
+        fg_rw_null(&w);
+    } else {
+        fg_rw_object(&w);
+        fg_rw_key(&w, "revision");
+        fg_rw_string(&w, a->bundle_revision);
+        fg_rw_key(&w, "sha256");
+        fg_rw_string(&w, a->bundle_sha256 != NULL ? a->bundle_sha256 : "");
+        fg_rw_close(&w);
     }
-    if (fg_record_set_time(rec, "decided_at", a->now_sec, a->now_nsec)
-        != FG_OK)
-    {
-        fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
-                     "decision record: decided_at is not a valid time");
-        json_decref(rec);
-        return NULL;
+
+    fg_rw_canon_version(&w);
+    fg_rw_key(&w, "decided_at");
+    fg_rw_time(&w, a->now_sec, a->now_nsec);
+    fg_rw_key(&w, "decision");
+    fg_rw_string(&w, fg_decision_name(d->decision));
+    fg_rw_key(&w, "exceptions_applied");
+    fg_record_exceptions(&w, d);
+    fg_rw_key(&w, "execution_id");
+    fg_rw_string(&w, a->execution_id);
+    fg_rw_key(&w, "gates_evaluated");
+    fg_record_gates(&w, d, a->gates_before);
+    fg_rw_key(&w, "input");
+    fg_rw_json(&w, input);
+    fg_rw_key(&w, "justification");
+    fg_rw_string(&w, d->justification);
+
+    fg_rw_key(&w, "permissions_checked");
+    if (json_is_array(a->permissions_checked)) {
+        fg_rw_json(&w, a->permissions_checked);
+    } else {
+        fg_rw_array(&w);
+        fg_rw_close(&w);
     }
-    if (fg_record_fields(rec, d, input, a) != FG_OK) {
-        fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
-        json_decref(rec);
-        return NULL;
+
+    fg_rw_record_type(&w, FG_RECORD_POLICY_DECISION);
+
+    fg_rw_key(&w, "retry_after_seconds");
+    if (d->decision == FG_DECISION_THROTTLE && d->retry_after_seconds >= 0) {
+        fg_rw_int(&w, d->retry_after_seconds);
+    } else {
+        fg_rw_null(&w);
     }
-    return rec;
+
+    fg_rw_key(&w, "route");
+    fg_rw_string_or_null(&w, d->decision == FG_DECISION_ROUTE ? d->route
+                                                              : NULL);
+    fg_rw_key(&w, "rule_ids");
+    fg_rw_array(&w);
+    for (i = 0; i < d->nrule_ids; i++) {
+        fg_rw_string(&w, d->rule_ids[i]);
+    }
+    fg_rw_close(&w);
+
+    fg_rw_spec_version(&w);
+    fg_rw_key(&w, "tenant_id");
+    fg_rw_string(&w, a->tenant_id);
+    fg_rw_trace(&w, a->trace);
+
+    fg_rw_close(&w);
+
+    return fg_rw_finish(&w);
+}
+
+
+json_t *
+fg_policy_decision_record(const fg_decision_t *d, const json_t *input,
+    const fg_policy_record_args_t *a, fg_error_t *err)
+{
+    fg_rw_buffer_t  b;
+
+    return fg_rw_buffer_json(&b, fg_policy_decision_write(d, input, a,
+                                 fg_rw_buffer_open(&b), err), err);
 }

@@ -187,11 +187,19 @@ typedef struct {
 } fg_policy_record_args_t;
 
 /*
- * Build the PolicyDecisionRecord of decision d made from input (held by
- * the record by reference, as are gates_before and permissions_checked:
- * none of them may change while the record lives).  The record is not validated here: seal it with
- * fg_record_seal().  Returns the record, or NULL with err set
- * (FG_ERR_INVALID for a missing argument or bad time, FG_ERR_NOMEM).
+ * Write the PolicyDecisionRecord of decision d made from input, in its
+ * canonical form, into out (the sink is drained): the bytes whose sha256
+ * is its envelope_hash, as the gateway sends them.  The record is not
+ * validated here (docs/records.md, "Where records are validated").
+ * Returns FG_OK, or an error with err set (FG_ERR_INVALID for a missing
+ * argument, a bad time or a string that is not UTF-8, the sink's error).
+ */
+int fg_policy_decision_write(const fg_decision_t *d, const json_t *input,
+    const fg_policy_record_args_t *args, fg_sink_t *out, fg_error_t *err);
+
+/*
+ * The same record as a jansson value (written, then read back), for the
+ * CLI and the tests.  NULL with err set on error.
  */
 json_t *fg_policy_decision_record(const fg_decision_t *d,
     const json_t *input, const fg_policy_record_args_t *args,

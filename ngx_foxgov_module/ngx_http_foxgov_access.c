@@ -1292,9 +1292,10 @@ ngx_http_foxgov_record(ngx_http_request_t *r, ngx_http_foxgov_ctx_t *ctx,
     fg_decision_t *d, json_t *input, json_t *gates,
     const char *approval_request_id)
 {
+    int                           rc;
     time_t                        now;
     long                          nsec;
-    json_t                       *rec;
+    fg_sink_t                    *sink;
     fg_error_t                    err;
     fg_policy_record_args_t       args;
 
@@ -1327,26 +1328,19 @@ ngx_http_foxgov_record(ngx_http_request_t *r, ngx_http_foxgov_ctx_t *ctx,
                        "evidence_error", "the evidence cannot be written");
     }
 
-    rec = fg_policy_decision_record(d, input, &args, &err);
+    sink = ngx_http_foxgov_evidence_writer();
+    rc = sink != NULL
+         ? fg_policy_decision_write(d, input, &args, sink, &err)
+         : fg_error_set(&err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
 
-    if (rec == NULL) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "foxgov: the PolicyDecisionRecord of %s cannot be "
-                      "built: %s", ctx->execution_id, err.msg);
-        ctx->decision_hash[0] = '\0';
+    if (ngx_http_foxgov_evidence_emit_written(r, ctx,
+                                              FG_RECORD_POLICY_DECISION, rc,
+                                              &err, ctx->decision_hash)
+        != NGX_OK)
+    {
         return ngx_http_foxgov_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
                        "evidence_error", "the decision cannot be recorded");
     }
-
-    if (ngx_http_foxgov_evidence_emit(r, ctx, FG_RECORD_POLICY_DECISION,
-                                      rec, ctx->decision_hash) != NGX_OK)
-    {
-        json_decref(rec);
-        return ngx_http_foxgov_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
-                       "evidence_error", "the evidence cannot be written");
-    }
-
-    json_decref(rec);
 
     ctx->decision.data = (u_char *) fg_decision_name(d->decision);
     ctx->decision.len = ngx_strlen(ctx->decision.data);

@@ -368,6 +368,18 @@ ngx_int_t ngx_http_foxgov_evidence_emit(ngx_http_request_t *r,
     ngx_http_foxgov_ctx_t *ctx, fg_record_type_t type, const json_t *record,
     char hash[FG_SHA256_HEX_LEN + 1]);
 
+/*
+ * A record written with a core/ record writer: write it into the sink
+ * ngx_http_foxgov_evidence_writer() returns (NULL when out of memory),
+ * then hand the writer's result to ngx_http_foxgov_evidence_emit_written(),
+ * which hashes and sends the bytes as ngx_http_foxgov_evidence_emit()
+ * does.  Nothing else may be emitted in between (one buffer per worker).
+ */
+fg_sink_t *ngx_http_foxgov_evidence_writer(void);
+ngx_int_t ngx_http_foxgov_evidence_emit_written(ngx_http_request_t *r,
+    ngx_http_foxgov_ctx_t *ctx, fg_record_type_t type, int rc,
+    fg_error_t *err, char hash[FG_SHA256_HEX_LEN + 1]);
+
 
 /* ----------------------------------------------------------- variables */
 

@@ -2,8 +2,9 @@
 /*
  * ngx_http_foxgov_evidence.c -- the one exit of every evidence record:
  * the AuthContext and PolicyDecisionRecord of the access phase and the
- * call record of the log phase are handed here, sealed (their canonical
- * bytes written and their envelope_hash computed, fg_record_seal()) and
+ * call record of the log phase are handed here, their canonical bytes in
+ * the worker's one record buffer (written there by a record writer, or
+ * sealed from a jansson value), hashed into their envelope_hash and
  * passed on.
  *
  * The Redis stream transport (foxgov:ev:{tenant}, DESIGN.md "Evidence
@@ -29,6 +30,9 @@
 
 static fg_buffer_t *ngx_http_foxgov_evidence_buffer(void);
 static void ngx_http_foxgov_evidence_buffer_free(void *data);
+static ngx_int_t ngx_http_foxgov_evidence_finish(ngx_http_request_t *r,
+    ngx_http_foxgov_ctx_t *ctx, fg_record_type_t type, int rc,
+    fg_error_t *err, char hash[FG_SHA256_HEX_LEN + 1], ngx_uint_t written);
 static void ngx_http_foxgov_evidence_send(ngx_http_request_t *r,
     ngx_http_foxgov_ctx_t *ctx, fg_record_type_t type, const fg_buffer_t *b,
     const char *hash);
@@ -39,7 +43,9 @@ static void ngx_http_foxgov_evidence_send(ngx_http_request_t *r,
  * is sealed and sent in one go, so one is enough, and its memory is
  * allocated once instead of per record.
  */
-static fg_buffer_t  *ngx_http_foxgov_canon;
+static fg_buffer_t    *ngx_http_foxgov_canon;
+static fg_sink_t       ngx_http_foxgov_canon_sink;
+static unsigned char   ngx_http_foxgov_canon_stage[4096];
 
 
 ngx_int_t
@@ -47,20 +53,84 @@ ngx_http_foxgov_evidence_emit(ngx_http_request_t *r,
     ngx_http_foxgov_ctx_t *ctx, fg_record_type_t type, const json_t *record,
     char hash[FG_SHA256_HEX_LEN + 1])
 {
+    int           rc;
     fg_error_t    err;
     fg_buffer_t  *canon;
 
     canon = ngx_http_foxgov_evidence_buffer();
 
-    if (canon == NULL
-        || fg_record_seal(ngx_http_foxgov_sha256(), record, canon, hash,
-                          &err) != FG_OK)
-    {
+    rc = canon != NULL
+         ? fg_record_seal(ngx_http_foxgov_sha256(), record, canon, hash, &err)
+         : fg_error_set(&err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
+
+    return ngx_http_foxgov_evidence_finish(r, ctx, type, rc, &err, hash, 0);
+}
+
+
+fg_sink_t *
+ngx_http_foxgov_evidence_writer(void)
+{
+    fg_buffer_t  *canon;
+
+    canon = ngx_http_foxgov_evidence_buffer();
+    if (canon == NULL) {
+        return NULL;
+    }
+
+    canon->len = 0;
+    fg_sink_to_buffer(&ngx_http_foxgov_canon_sink, canon,
+                      ngx_http_foxgov_canon_stage,
+                      sizeof(ngx_http_foxgov_canon_stage));
+
+    return &ngx_http_foxgov_canon_sink;
+}
+
+
+ngx_int_t
+ngx_http_foxgov_evidence_emit_written(ngx_http_request_t *r,
+    ngx_http_foxgov_ctx_t *ctx, fg_record_type_t type, int rc,
+    fg_error_t *err, char hash[FG_SHA256_HEX_LEN + 1])
+{
+    return ngx_http_foxgov_evidence_finish(r, ctx, type, rc, err, hash, 1);
+}
+
+
+/*
+ * The record's canonical bytes are in the worker's buffer (rc FG_OK):
+ * hash them when written by a record writer (sealed ones are hashed
+ * already), and send them.
+ */
+static ngx_int_t
+ngx_http_foxgov_evidence_finish(ngx_http_request_t *r,
+    ngx_http_foxgov_ctx_t *ctx, fg_record_type_t type, int rc,
+    fg_error_t *err, char hash[FG_SHA256_HEX_LEN + 1], ngx_uint_t written)
+{
+    fg_sha256_t    *h;
+    fg_buffer_t    *canon;
+    unsigned char   md[FG_SHA256_LEN];
+
+    canon = ngx_http_foxgov_canon;
+
+    if (rc == FG_OK && written) {
+        h = ngx_http_foxgov_sha256();
+
+        if (h == NULL || fg_sha256_init(h) != FG_OK
+            || fg_sha256_update(h, canon->data, canon->len) != FG_OK
+            || fg_sha256_final(h, md) != FG_OK)
+        {
+            rc = fg_error_set(err, FG_ERR_CRYPTO, FG_NO_OFFSET,
+                              "SHA-256 failed");
+        } else {
+            fg_hex_sha256(md, hash);
+        }
+    }
+
+    if (rc != FG_OK) {
         hash[0] = '\0';
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "foxgov: the %s record of %s cannot be sealed: %s",
+                      "foxgov: the %s record of %s cannot be written: %s",
                       fg_record_type_name(type), ctx->execution_id,
-                      canon == NULL ? "out of memory" : err.msg);
+                      err->msg);
         return NGX_ERROR;
     }
 

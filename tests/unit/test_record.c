@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "fg_record.h"
+#include "fg_record_write.h"
 #include "test_util.h"
 
 typedef struct {
@@ -544,6 +545,115 @@ test_time_format(void **state)
 }
 
 
+/* ------------------------------------------------------------ writer */
+
+/* The canonical record writer: what it writes, and what it refuses. */
+static void
+test_writer(void **state)
+{
+    fg_rw_t         w;
+    fg_rw_buffer_t  b;
+    fg_error_t      err;
+    fg_sink_t      *sink;
+    json_t         *v, *sub;
+    fg_trace_t      tr;
+
+    (void) state;
+
+    /* commas, nesting, numbers, strings escaped, null, booleans */
+    sub = json_pack("{s:i, s:s}", "z", 1, "a", "\u00e9\n");
+    sink = fg_rw_buffer_open(&b);
+    fg_rw_init(&w, sink, &err);
+    fg_rw_object(&w);
+    fg_rw_key(&w, "a");
+    fg_rw_array(&w);
+    fg_rw_int(&w, -9007199254740991LL);
+    fg_rw_int(&w, 0);
+    fg_rw_array(&w);
+    fg_rw_close(&w);
+    fg_rw_object(&w);
+    fg_rw_close(&w);
+    fg_rw_bool(&w, 1);
+    fg_rw_null(&w);
+    fg_rw_close(&w);
+    fg_rw_key(&w, "b");
+    fg_rw_string(&w, "q\"\\\x01");
+    fg_rw_key(&w, "c");
+    fg_rw_json(&w, sub);
+    fg_rw_close(&w);
+    assert_int_equal(fg_rw_finish(&w), FG_OK);
+    fg_buffer_append(&b.buf, "", 0);
+    b.buf.data[b.buf.len] = '\0';
+    assert_string_equal((char *) b.buf.data,
+        "{\"a\":[-9007199254740991,0,[],{},true,null],"
+        "\"b\":\"q\\\"\\\\\\u0001\",\"c\":{\"a\":\"\u00e9\\n\",\"z\":1}}");
+    v = fg_rw_buffer_json(&b, FG_OK, &err);
+    assert_non_null(v);
+    json_decref(v);
+    json_decref(sub);
+
+    /* a member out of canonical order is a defect, not written */
+    sink = fg_rw_buffer_open(&b);
+    fg_rw_init(&w, sink, &err);
+    fg_rw_object(&w);
+    fg_rw_key(&w, "tenant_id");
+    fg_rw_string(&w, "acme");
+    fg_rw_key(&w, "record_type");
+    fg_rw_string(&w, "x");
+    fg_rw_close(&w);
+    assert_int_equal(fg_rw_finish(&w), FG_ERR_INVALID);
+    assert_string_equal(err.msg,
+                        "record: member out of canonical order at "
+                        "record_type");
+    assert_null(fg_rw_buffer_json(&b, FG_ERR_INVALID, &err));
+
+    /* the same key twice, a string that is not UTF-8, a big integer,
+     * a container left open */
+    sink = fg_rw_buffer_open(&b);
+    fg_rw_init(&w, sink, &err);
+    fg_rw_object(&w);
+    fg_rw_key(&w, "a");
+    fg_rw_null(&w);
+    fg_rw_key(&w, "a");
+    assert_int_equal(fg_rw_finish(&w), FG_ERR_INVALID);
+    assert_null(fg_rw_buffer_json(&b, FG_ERR_INVALID, &err));
+
+    sink = fg_rw_buffer_open(&b);
+    fg_rw_init(&w, sink, &err);
+    fg_rw_object(&w);
+    fg_rw_key(&w, "path");
+    fg_rw_stringn(&w, "/\xff", 2);
+    fg_rw_close(&w);
+    assert_int_equal(fg_rw_finish(&w), FG_ERR_INVALID);
+    assert_string_equal(err.msg, "record: a string is not UTF-8 at path");
+    assert_null(fg_rw_buffer_json(&b, FG_ERR_INVALID, &err));
+
+    sink = fg_rw_buffer_open(&b);
+    fg_rw_init(&w, sink, &err);
+    fg_rw_int(&w, 9007199254740992LL);
+    assert_int_equal(fg_rw_finish(&w), FG_ERR_INVALID);
+    assert_null(fg_rw_buffer_json(&b, FG_ERR_INVALID, &err));
+
+    sink = fg_rw_buffer_open(&b);
+    fg_rw_init(&w, sink, &err);
+    fg_rw_object(&w);
+    memset(&tr, 0, sizeof(tr));
+    strcpy(tr.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+    strcpy(tr.span_id, "00f067aa0ba902b7");
+    fg_rw_trace(&w, &tr);
+    assert_int_equal(fg_rw_finish(&w), FG_ERR_INVALID);
+    assert_string_equal(err.msg, "record: a container left open");
+    assert_null(fg_rw_buffer_json(&b, FG_ERR_INVALID, &err));
+
+    /* bytes that are JSON but not canonical do not read back */
+    sink = fg_rw_buffer_open(&b);
+    assert_int_equal(fg_sink_write(sink, "{\"b\":1,\"a\":2}", 13), FG_OK);
+    assert_int_equal(fg_sink_drain(sink), FG_OK);
+    assert_null(fg_rw_buffer_json(&b, FG_OK, &err));
+    assert_string_equal(err.msg, "record: written bytes are not canonical");
+}
+
+
 static int
 setup(void **state)
 {
@@ -596,6 +706,7 @@ main(void)
         cmocka_unit_test(test_ids),
         cmocka_unit_test(test_tenant_ids),
         cmocka_unit_test(test_time_format),
+        cmocka_unit_test(test_writer),
     };
 
     return cmocka_run_group_tests_name("record", tests, setup, teardown);
