@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "fg_call.h"
+#include "fg_record_write.h"
 #include "fg_utf8.h"
 
 #define FG_CALL_POINTER_MAX   256     /* bytes of an input.body key */
@@ -1261,77 +1262,52 @@ fg_call_cmp_str(const void *a, const void *b)
 }
 
 
-/* redactions_applied into *out: checked, sorted, duplicates dropped */
+/*
+ * redactions_applied: checked, sorted, duplicates dropped, into
+ * set[0..*count).
+ */
 static int
-fg_call_redactions(const char *const *r, size_t n, json_t **out,
-    fg_error_t *err)
+fg_call_redactions(const char *const *r, size_t n,
+    const char *set[FG_CALL_REDACTIONS_MAX], size_t *count, fg_error_t *err)
 {
-    const char  *set[FG_CALL_REDACTIONS_MAX];
-    json_t      *a;
-    size_t       i, k, count;
+    size_t  i, k;
 
-    *out = NULL;
+    *count = 0;
 
     if (r == NULL && n > 0) {
         return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
                             "call record: redactions missing");
     }
 
-    count = 0;
     for (i = 0; i < n; i++) {
         if (!fg_call_redaction_valid(r[i])) {
             return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
                                 "call record: redaction %zu is not "
                                 "^[a-z0-9][a-z0-9_.:-]{0,127}$", i);
         }
-        for (k = 0; k < count && strcmp(set[k], r[i]) != 0; k++) {
+        for (k = 0; k < *count && strcmp(set[k], r[i]) != 0; k++) {
             /* void */
         }
-        if (k < count) {
+        if (k < *count) {
             continue;
         }
-        if (count == FG_CALL_REDACTIONS_MAX) {
+        if (*count == FG_CALL_REDACTIONS_MAX) {
             return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
                                 "call record: more than %d distinct "
                                 "redactions", FG_CALL_REDACTIONS_MAX);
         }
-        set[count++] = r[i];
+        set[(*count)++] = r[i];
     }
 
-    qsort(set, count, sizeof(set[0]), fg_call_cmp_str);
-
-    a = json_array();
-    for (i = 0; a != NULL && i < count; i++) {
-        if (json_array_append_new(a, json_string(set[i])) != 0) {
-            json_decref(a);
-            a = NULL;
-        }
-    }
-
-    if (a == NULL) {
-        return fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET,
-                            "out of memory");
-    }
-
-    *out = a;
+    qsort(set, *count, sizeof(set[0]), fg_call_cmp_str);
 
     return FG_OK;
 }
 
 
-/* a count of fg_usage_t, null when unknown */
-static json_t *
-fg_call_usage_count(int64_t v)
-{
-    return v < 0 || v > FG_USAGE_MAX ? json_null()
-                                     : json_integer((json_int_t) v);
-}
-
-
 /* an optional sha256 argument: NULL is null, anything else must be one */
 static int
-fg_call_opt_sha256(json_t *rec, const char *field, const char *hex,
-    fg_error_t *err)
+fg_call_opt_sha256(const char *field, const char *hex, fg_error_t *err)
 {
     if (hex != NULL
         && !fg_sha256_hex_valid(hex, strnlen(hex, FG_SHA256_HEX_LEN + 1)))
@@ -1341,28 +1317,77 @@ fg_call_opt_sha256(json_t *rec, const char *field, const char *hex,
                             field);
     }
 
-    if (fg_call_set(rec, field, fg_call_string_or_null(hex)) != FG_OK) {
-        return fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
+    return FG_OK;
+}
+
+
+/* What every call record is given, checked as its schema says. */
+static int
+fg_call_check_common(const fg_call_record_args_t *a, fg_error_t *err)
+{
+    char  t[FG_TIME_MAX];
+
+    if (a == NULL || a->tenant_id == NULL || a->execution_id == NULL
+        || a->trace == NULL || a->policy_decision_sha256 == NULL
+        || (a->kind != FG_CALL_MODEL && a->kind != FG_CALL_TOOL))
+    {
+        return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
+                            "call record: a required argument is missing");
+    }
+
+    if (!fg_tenant_id_valid(a->tenant_id,
+                            strnlen(a->tenant_id, FG_TENANT_ID_MAX + 1))
+        || !fg_call_ctoken(a->execution_id)
+        || !fg_sha256_hex_valid(a->policy_decision_sha256,
+                                strnlen(a->policy_decision_sha256,
+                                        FG_SHA256_HEX_LEN + 1)))
+    {
+        return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
+                            "call record: tenant_id, execution_id or "
+                            "policy_decision_sha256 is not valid");
+    }
+
+    if (!fg_call_one_of(a->outcome, fg_call_outcomes)
+        || (a->status != 0 && (a->status < 100 || a->status > 599)))
+    {
+        return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
+                            "call record: outcome or status is not valid");
+    }
+
+    if (a->permissions_checked != NULL
+        && !json_is_array(a->permissions_checked))
+    {
+        return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
+                            "call record: permissions_checked is not an "
+                            "array");
+    }
+    if (a->cost != NULL && !json_is_object(a->cost)) {
+        return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
+                            "call record: cost is not an object");
+    }
+    if (a->labels != NULL && !json_is_object(a->labels)) {
+        return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
+                            "call record: labels is not an object");
+    }
+
+    if (fg_time_format(a->started_sec, a->started_nsec, t) != FG_OK
+        || fg_time_format(a->finished_sec, a->finished_nsec, t) != FG_OK)
+    {
+        return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
+                            "call record: started_at or finished_at is not "
+                            "a valid time");
     }
 
     return FG_OK;
 }
 
 
-/* the fields of a ModelCallRecord after the link */
 static int
-fg_call_model_fields(json_t *rec, const fg_call_record_args_t *a,
-    fg_error_t *err)
+fg_call_check_model(const fg_call_record_args_t *a, fg_error_t *err)
 {
-    const fg_usage_t  *u;
-    const char        *provider, *endpoint, *rid, *rmodel;
-    fg_usage_t         none;
-    json_t            *usage;
-    int                rc;
-
-    provider = fg_provider_name(a->provider);
-    endpoint = fg_endpoint_name(a->endpoint);
-    if (provider == NULL || endpoint == NULL) {
+    if (fg_provider_name(a->provider) == NULL
+        || fg_endpoint_name(a->endpoint) == NULL)
+    {
         return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
                             "call record: unknown provider or endpoint");
     }
@@ -1373,48 +1398,12 @@ fg_call_model_fields(json_t *rec, const fg_call_record_args_t *a,
                             "bytes", FG_MODEL_MAX);
     }
 
-    fg_usage_init(&none);
-    u = a->usage != NULL ? a->usage : &none;
-
-    /* both come from the upstream: what is not a token is not recorded */
-    rmodel = fg_call_ctoken(u->response_model) ? u->response_model : NULL;
-    rid = fg_call_ctoken(a->upstream_request_id) ? a->upstream_request_id
-                                                 : NULL;
-
-    usage = json_object();
-    if (usage == NULL || json_object_set_new(rec, "usage", usage) != 0) {
-        return fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
-    }
-
-    rc = fg_call_set(usage, "input_tokens",
-                     fg_call_usage_count(u->input_tokens));
-    rc |= fg_call_set(usage, "output_tokens",
-                      fg_call_usage_count(u->output_tokens));
-    rc |= fg_call_set(usage, "total_tokens",
-                      fg_call_usage_count(u->total_tokens));
-    rc |= fg_call_set(rec, "provider", json_string(provider));
-    rc |= fg_call_set(rec, "endpoint", json_string(endpoint));
-    rc |= fg_call_set(rec, "model", fg_call_string_or_null(a->model));
-    rc |= fg_call_set(rec, "response_model", fg_call_string_or_null(rmodel));
-    rc |= fg_call_set(rec, "stream", json_boolean(a->stream));
-    rc |= fg_call_set(rec, "request", fg_call_blobref_or_null(a->request));
-    rc |= fg_call_set(rec, "response", fg_call_blobref_or_null(a->response));
-    rc |= fg_call_set(rec, "status",
-                      a->status ? json_integer(a->status) : json_null());
-    rc |= fg_call_set(rec, "outcome", json_string(a->outcome));
-    rc |= fg_call_set(rec, "upstream_request_id",
-                      fg_call_string_or_null(rid));
-
-    return rc == FG_OK
-           ? FG_OK
-           : fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
+    return FG_OK;
 }
 
 
-/* the fields of a ToolCallRecord after the link */
 static int
-fg_call_tool_fields(json_t *rec, const fg_call_record_args_t *a,
-    fg_error_t *err)
+fg_call_check_tool(const fg_call_record_args_t *a, fg_error_t *err)
 {
     int  rc;
 
@@ -1445,165 +1434,276 @@ fg_call_tool_fields(json_t *rec, const fg_call_record_args_t *a,
         return rc;
     }
 
-    rc = fg_call_set(rec, "tool", json_string(a->tool));
-    rc |= fg_call_set(rec, "action", json_string(a->action));
-    rc |= fg_call_set(rec, "risk", fg_call_string_or_null(a->risk));
-    rc |= fg_call_set(rec, "method", json_stringn(a->method, a->method_len));
-    rc |= fg_call_set(rec, "host", json_stringn(a->host, a->host_len));
-    rc |= fg_call_set(rec, "path", json_stringn(a->path, a->path_len));
-    if (rc != FG_OK) {
-        return fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
+    rc = fg_call_opt_sha256("query_sha256", a->query_sha256, err);
+    if (rc == FG_OK) {
+        rc = fg_call_opt_sha256("input_schema_sha256",
+                                a->input_schema_sha256, err);
     }
-
-    rc = fg_call_opt_sha256(rec, "query_sha256", a->query_sha256, err);
-    if (rc != FG_OK) {
-        return rc;
-    }
-
-    if (fg_call_set(rec, "idempotency_key",
-                    fg_call_string_or_null(a->idempotency_key)) != FG_OK)
-    {
-        return fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
-    }
-
-    rc = fg_call_opt_sha256(rec, "input_schema_sha256",
-                            a->input_schema_sha256, err);
-    if (rc != FG_OK) {
-        return rc;
-    }
-
-    rc = fg_call_set(rec, "request", fg_call_blobref_or_null(a->request));
-    rc |= fg_call_set(rec, "response", fg_call_blobref_or_null(a->response));
-    rc |= fg_call_set(rec, "status",
-                      a->status ? json_integer(a->status) : json_null());
-    rc |= fg_call_set(rec, "outcome", json_string(a->outcome));
-
-    return rc == FG_OK
-           ? FG_OK
-           : fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
+    return rc;
 }
 
 
-/* permissions_checked, redactions_applied, labels, cost, the times */
-static int
-fg_call_common_fields(json_t *rec, const fg_call_record_args_t *a,
+static void
+fg_call_write_blobref(fg_rw_t *w, const fg_blobref_t *ref)
+{
+    char  hex[FG_SHA256_HEX_LEN + 1];
+
+    if (ref == NULL) {
+        fg_rw_null(w);
+        return;
+    }
+
+    fg_hex_sha256(ref->sha256, hex);
+
+    fg_rw_object(w);
+    fg_rw_key(w, "content_type");
+    fg_rw_string(w, ref->content_type);
+    fg_rw_key(w, "sha256");
+    fg_rw_string(w, hex);
+    fg_rw_key(w, "size_bytes");
+    fg_rw_int(w, (int64_t) ref->size_bytes);
+    fg_rw_close(w);
+}
+
+
+static void
+fg_call_write_count(fg_rw_t *w, const char *key, int64_t v)
+{
+    fg_rw_key(w, key);
+    if (v < 0 || v > FG_USAGE_MAX) {
+        fg_rw_null(w);
+    } else {
+        fg_rw_int(w, v);
+    }
+}
+
+
+static void
+fg_call_write_status(fg_rw_t *w, const fg_call_record_args_t *a)
+{
+    fg_rw_key(w, "status");
+    if (a->status) {
+        fg_rw_int(w, a->status);
+    } else {
+        fg_rw_null(w);
+    }
+}
+
+
+/* cost, after canon_version in both kinds (and action in a tool's) */
+static void
+fg_call_write_cost(fg_rw_t *w, const fg_call_record_args_t *a)
+{
+    fg_rw_key(w, "cost");
+    if (a->cost != NULL) {
+        fg_rw_json(w, a->cost);
+    } else {
+        fg_rw_null(w);
+    }
+}
+
+
+/* execution_id .. finished_at, in both kinds */
+static void
+fg_call_write_head(fg_rw_t *w, const fg_call_record_args_t *a)
+{
+    fg_rw_key(w, "execution_id");
+    fg_rw_string(w, a->execution_id);
+    fg_rw_key(w, "finished_at");
+    fg_rw_time(w, a->finished_sec, a->finished_nsec);
+}
+
+
+static void
+fg_call_write_labels(fg_rw_t *w, const fg_call_record_args_t *a)
+{
+    fg_rw_key(w, "labels");
+    if (a->labels != NULL) {
+        fg_rw_json(w, a->labels);
+    } else {
+        fg_rw_object(w);
+        fg_rw_close(w);
+    }
+}
+
+
+/* permissions_checked, policy_decision_sha256 */
+static void
+fg_call_write_checks(fg_rw_t *w, const fg_call_record_args_t *a)
+{
+    fg_rw_key(w, "permissions_checked");
+    if (a->permissions_checked != NULL) {
+        fg_rw_json(w, a->permissions_checked);
+    } else {
+        fg_rw_array(w);
+        fg_rw_close(w);
+    }
+    fg_rw_key(w, "policy_decision_sha256");
+    fg_rw_string(w, a->policy_decision_sha256);
+}
+
+
+static void
+fg_call_write_redactions(fg_rw_t *w, const char *const *set, size_t n)
+{
+    size_t  i;
+
+    fg_rw_key(w, "redactions_applied");
+    fg_rw_array(w);
+    for (i = 0; i < n; i++) {
+        fg_rw_string(w, set[i]);
+    }
+    fg_rw_close(w);
+}
+
+
+static void
+fg_call_write_model(fg_rw_t *w, const fg_call_record_args_t *a,
+    const char *const *red, size_t nred)
+{
+    const fg_usage_t  *u;
+    const char        *rid, *rmodel;
+    fg_usage_t         none;
+
+    fg_usage_init(&none);
+    u = a->usage != NULL ? a->usage : &none;
+
+    /* both come from the upstream: what is not a token is not recorded */
+    rmodel = fg_call_ctoken(u->response_model) ? u->response_model : NULL;
+    rid = fg_call_ctoken(a->upstream_request_id) ? a->upstream_request_id
+                                                 : NULL;
+
+    fg_rw_canon_version(w);
+    fg_call_write_cost(w, a);
+    fg_rw_key(w, "endpoint");
+    fg_rw_string(w, fg_endpoint_name(a->endpoint));
+    fg_call_write_head(w, a);
+    fg_call_write_labels(w, a);
+    fg_rw_key(w, "model");
+    fg_rw_string_or_null(w, a->model);
+    fg_rw_key(w, "outcome");
+    fg_rw_string(w, a->outcome);
+    fg_call_write_checks(w, a);
+    fg_rw_key(w, "provider");
+    fg_rw_string(w, fg_provider_name(a->provider));
+    fg_rw_record_type(w, FG_RECORD_MODEL_CALL);
+    fg_call_write_redactions(w, red, nred);
+    fg_rw_key(w, "request");
+    fg_call_write_blobref(w, a->request);
+    fg_rw_key(w, "response");
+    fg_call_write_blobref(w, a->response);
+    fg_rw_key(w, "response_model");
+    fg_rw_string_or_null(w, rmodel);
+    fg_rw_spec_version(w);
+    fg_rw_key(w, "started_at");
+    fg_rw_time(w, a->started_sec, a->started_nsec);
+    fg_call_write_status(w, a);
+    fg_rw_key(w, "stream");
+    fg_rw_bool(w, a->stream);
+    fg_rw_key(w, "tenant_id");
+    fg_rw_string(w, a->tenant_id);
+    fg_rw_trace(w, a->trace);
+    fg_rw_key(w, "upstream_request_id");
+    fg_rw_string_or_null(w, rid);
+    fg_rw_key(w, "usage");
+    fg_rw_object(w);
+    fg_call_write_count(w, "input_tokens", u->input_tokens);
+    fg_call_write_count(w, "output_tokens", u->output_tokens);
+    fg_call_write_count(w, "total_tokens", u->total_tokens);
+    fg_rw_close(w);
+}
+
+
+static void
+fg_call_write_tool(fg_rw_t *w, const fg_call_record_args_t *a,
+    const char *const *red, size_t nred)
+{
+    fg_rw_key(w, "action");
+    fg_rw_string(w, a->action);
+    fg_rw_canon_version(w);
+    fg_call_write_cost(w, a);
+    fg_call_write_head(w, a);
+    fg_rw_key(w, "host");
+    fg_rw_stringn(w, a->host, a->host_len);
+    fg_rw_key(w, "idempotency_key");
+    fg_rw_string_or_null(w, a->idempotency_key);
+    fg_rw_key(w, "input_schema_sha256");
+    fg_rw_string_or_null(w, a->input_schema_sha256);
+    fg_call_write_labels(w, a);
+    fg_rw_key(w, "method");
+    fg_rw_stringn(w, a->method, a->method_len);
+    fg_rw_key(w, "outcome");
+    fg_rw_string(w, a->outcome);
+    fg_rw_key(w, "path");
+    fg_rw_stringn(w, a->path, a->path_len);
+    fg_call_write_checks(w, a);
+    fg_rw_key(w, "query_sha256");
+    fg_rw_string_or_null(w, a->query_sha256);
+    fg_rw_record_type(w, FG_RECORD_TOOL_CALL);
+    fg_call_write_redactions(w, red, nred);
+    fg_rw_key(w, "request");
+    fg_call_write_blobref(w, a->request);
+    fg_rw_key(w, "response");
+    fg_call_write_blobref(w, a->response);
+    fg_rw_key(w, "risk");
+    fg_rw_string_or_null(w, a->risk);
+    fg_rw_spec_version(w);
+    fg_rw_key(w, "started_at");
+    fg_rw_time(w, a->started_sec, a->started_nsec);
+    fg_call_write_status(w, a);
+    fg_rw_key(w, "tenant_id");
+    fg_rw_string(w, a->tenant_id);
+    fg_rw_key(w, "tool");
+    fg_rw_string(w, a->tool);
+    fg_rw_trace(w, a->trace);
+}
+
+
+int
+fg_call_record_write(const fg_call_record_args_t *a, fg_sink_t *out,
     fg_error_t *err)
 {
-    json_t  *red;
-    int      rc;
+    int          rc;
+    size_t       nred;
+    fg_rw_t      w;
+    const char  *red[FG_CALL_REDACTIONS_MAX];
 
-    if (a->permissions_checked != NULL
-        && !json_is_array(a->permissions_checked))
-    {
-        return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
-                            "call record: permissions_checked is not an "
-                            "array");
+    rc = fg_call_check_common(a, err);
+    if (rc == FG_OK) {
+        rc = a->kind == FG_CALL_MODEL ? fg_call_check_model(a, err)
+                                      : fg_call_check_tool(a, err);
     }
-    if (a->cost != NULL && !json_is_object(a->cost)) {
-        return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
-                            "call record: cost is not an object");
+    if (rc == FG_OK) {
+        rc = fg_call_redactions(a->redactions, a->nredactions, red, &nred,
+                                err);
     }
-
-    if (a->labels != NULL && !json_is_object(a->labels)) {
-        return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
-                            "call record: labels is not an object");
-    }
-
-    rc = fg_call_redactions(a->redactions, a->nredactions, &red, err);
     if (rc != FG_OK) {
         return rc;
     }
 
-    rc = fg_call_set(rec, "permissions_checked",
-                     a->permissions_checked != NULL
-                     ? json_incref((json_t *) a->permissions_checked)
-                     : json_array());
-    rc |= fg_call_set(rec, "redactions_applied", red);
-    rc |= fg_call_set(rec, "labels", fg_call_object_or_empty(a->labels));
-    rc |= fg_call_set(rec, "cost", a->cost != NULL ? json_deep_copy(a->cost)
-                                                   : json_null());
-    if (rc != FG_OK) {
-        return fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
+    /* the members in canonical order */
+    fg_rw_init(&w, out, err);
+    fg_rw_object(&w);
+
+    if (a->kind == FG_CALL_MODEL) {
+        fg_call_write_model(&w, a, red, nred);
+    } else {
+        fg_call_write_tool(&w, a, red, nred);
     }
 
-    if (fg_record_set_time(rec, "started_at", a->started_sec,
-                           a->started_nsec) != FG_OK
-        || fg_record_set_time(rec, "finished_at", a->finished_sec,
-                              a->finished_nsec) != FG_OK)
-    {
-        return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
-                            "call record: started_at or finished_at is not "
-                            "a valid time");
-    }
+    fg_rw_close(&w);
 
-    return FG_OK;
+    return fg_rw_finish(&w);
 }
 
 
 json_t *
 fg_call_record(const fg_call_record_args_t *a, fg_error_t *err)
 {
-    json_t  *rec;
-    int      rc;
+    fg_rw_buffer_t  b;
 
-    if (a == NULL || a->tenant_id == NULL || a->execution_id == NULL
-        || a->trace == NULL || a->policy_decision_sha256 == NULL
-        || (a->kind != FG_CALL_MODEL && a->kind != FG_CALL_TOOL))
-    {
-        fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
-                     "call record: a required argument is missing");
-        return NULL;
-    }
-
-    if (!fg_tenant_id_valid(a->tenant_id,
-                            strnlen(a->tenant_id, FG_TENANT_ID_MAX + 1))
-        || !fg_call_ctoken(a->execution_id)
-        || !fg_sha256_hex_valid(a->policy_decision_sha256,
-                                strnlen(a->policy_decision_sha256,
-                                        FG_SHA256_HEX_LEN + 1)))
-    {
-        fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
-                     "call record: tenant_id, execution_id or "
-                     "policy_decision_sha256 is not valid");
-        return NULL;
-    }
-
-    if (!fg_call_one_of(a->outcome, fg_call_outcomes)
-        || (a->status != 0 && (a->status < 100 || a->status > 599)))
-    {
-        fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
-                     "call record: outcome or status is not valid");
-        return NULL;
-    }
-
-    rec = fg_record_new(a->kind == FG_CALL_MODEL ? FG_RECORD_MODEL_CALL
-                                                 : FG_RECORD_TOOL_CALL,
-                        a->tenant_id, a->execution_id, a->trace);
-    if (rec == NULL) {
-        fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
-        return NULL;
-    }
-
-    rc = fg_call_set(rec, "policy_decision_sha256",
-                     json_string(a->policy_decision_sha256));
-    if (rc != FG_OK) {
-        fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
-
-    } else {
-        rc = a->kind == FG_CALL_MODEL ? fg_call_model_fields(rec, a, err)
-                                      : fg_call_tool_fields(rec, a, err);
-    }
-
-    if (rc == FG_OK) {
-        rc = fg_call_common_fields(rec, a, err);
-    }
-
-    if (rc != FG_OK) {
-        json_decref(rec);
-        return NULL;
-    }
-
-    return rec;
+    return fg_rw_buffer_json(&b, fg_call_record_write(a, fg_rw_buffer_open(&b),
+                                                      err), err);
 }
 
 

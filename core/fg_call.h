@@ -262,17 +262,26 @@ typedef struct {
 } fg_call_record_args_t;
 
 /*
- * The ModelCallRecord (kind FG_CALL_MODEL) or ToolCallRecord
- * (FG_CALL_TOOL) of a finished call, not yet validated: seal it with
- * fg_record_seal().  response_model comes from usage (dropped to null
- * when it is not a token, like upstream_request_id).  Returns the record,
- * or NULL with err set (FG_ERR_INVALID for a missing argument, a bad
+ * Write the ModelCallRecord (kind FG_CALL_MODEL) or ToolCallRecord
+ * (FG_CALL_TOOL) of a finished call, in its canonical form, into out (the
+ * sink is drained): the bytes whose sha256 is its envelope_hash.  Every
+ * argument is checked as the schema says (docs/records.md, "Where records
+ * are validated").  response_model comes from usage (dropped to null when
+ * it is not a token, like upstream_request_id).  Returns FG_OK, or an
+ * error with err set (FG_ERR_INVALID for a missing argument, a bad
  * time, or an argument the schema refuses: tenant id, decision hash,
  * outcome, status outside 100..599, model, tool id, action, risk, method,
  * host, path, a query/schema hash that is not 64 lowercase hex, an
  * idempotency key that is not a token, a redaction that is not
  * ^[a-z0-9][a-z0-9_.:-]{0,127}$ or more than 64 distinct ones;
  * FG_ERR_NOMEM).
+ */
+int fg_call_record_write(const fg_call_record_args_t *a, fg_sink_t *out,
+    fg_error_t *err);
+
+/*
+ * The same record as a jansson value (written, then read back), for the
+ * CLI and the tests.  NULL with err set on error.
  */
 json_t *fg_call_record(const fg_call_record_args_t *a, fg_error_t *err);
 

@@ -26,10 +26,12 @@ static ngx_uint_t ngx_http_foxgov_upstream_answered(ngx_http_request_t *r);
 ngx_int_t
 ngx_http_foxgov_log_handler(ngx_http_request_t *r)
 {
+    int                           rc;
     char                          hash[FG_SHA256_HEX_LEN + 1];
     long                          nsec;
     time_t                        now;
-    json_t                       *rec, *cost;
+    json_t                       *cost;
+    fg_sink_t                    *sink;
     ngx_time_t                   *tp;
     ngx_uint_t                    i;
     long long                     tokens;
@@ -150,23 +152,17 @@ ngx_http_foxgov_log_handler(ngx_http_request_t *r)
     a.finished_sec = now;
     a.finished_nsec = nsec;
 
-    rec = fg_call_record(&a, &err);
+    sink = ngx_http_foxgov_evidence_writer();
+    rc = sink != NULL
+         ? fg_call_record_write(&a, sink, &err)
+         : fg_error_set(&err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
 
-    if (rec == NULL) {
-        /* a defect: the call happened, and the log says so */
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "foxgov: the call record of %s cannot be built: %s",
-                      ctx->execution_id, err.msg);
-        json_decref(cost);
-        return NGX_OK;
-    }
-
-    (void) ngx_http_foxgov_evidence_emit(r, ctx,
-                                         flcf->kind == FG_CALL_MODEL
-                                         ? FG_RECORD_MODEL_CALL
-                                         : FG_RECORD_TOOL_CALL,
-                                         rec, hash);
-    json_decref(rec);
+    /* on error a defect: the call happened, and the log says so (alert) */
+    (void) ngx_http_foxgov_evidence_emit_written(r, ctx,
+                                                 flcf->kind == FG_CALL_MODEL
+                                                 ? FG_RECORD_MODEL_CALL
+                                                 : FG_RECORD_TOOL_CALL,
+                                                 rc, &err, hash);
     json_decref(cost);
 
     /* the tokens it used count against its THROTTLE rules */
