@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "fg_auth.h"
+#include "fg_record_write.h"
 #include "fg_utf8.h"
 
 /* The largest time a record can write: 9999-12-31T23:59:59Z. */
@@ -335,27 +336,6 @@ fg_auth_check_claims(const json_t *claims, fg_error_t *err)
 }
 
 
-/* A NumericDate as RFC 3339 UTC without fraction, or NULL (nomem/range). */
-static json_t *
-fg_jwt_time(const json_t *v)
-{
-    struct tm  tm;
-    time_t     t;
-    char       buf[FG_TIME_MAX];
-
-    if (v == NULL) {
-        return json_null();
-    }
-    t = (time_t) json_integer_value(v);
-    if (gmtime_r(&t, &tm) == NULL
-        || strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-    {
-        return NULL;
-    }
-    return json_string(buf);
-}
-
-
 /* The member name of claims as a new reference, or JSON null when absent. */
 static json_t *
 fg_claim_or_null(const json_t *claims, const char *name)
@@ -458,22 +438,138 @@ fg_check_record_args(const fg_jws_t *jws, const char *token_sha256,
 }
 
 
-/* Set the claim-derived fields; returns 0, or -1 when out of memory. */
-static int
-fg_set_claim_fields(json_t *rec, const json_t *c)
+/* A NumericDate claim as RFC 3339 UTC without fraction, or null. */
+static void
+fg_write_jwt_time(fg_rw_t *w, const json_t *v)
 {
-    int  bad;
+    struct tm  tm;
+    time_t     t;
+    char       buf[FG_TIME_MAX];
 
-    bad = json_object_set(rec, "issuer", json_object_get(c, "iss"));
-    bad |= json_object_set(rec, "principal", json_object_get(c, "sub"));
-    bad |= json_object_set(rec, "workspace_id",
-                           json_object_get(c, "workspace_id"));
-    bad |= json_object_set(rec, "environment",
-                           json_object_get(c, "environment"));
-    bad |= json_object_set_new(rec, "capabilities",
-             fg_dedup_capabilities(json_object_get(c, "capabilities")));
-    bad |= json_object_set_new(rec, "acr", fg_claim_or_null(c, "acr"));
-    return bad ? -1 : 0;
+    if (v == NULL) {
+        fg_rw_null(w);
+        return;
+    }
+
+    t = (time_t) json_integer_value(v);
+    if (gmtime_r(&t, &tm) == NULL
+        || strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    {
+        /* cannot be: fg_auth_check_claims() bounds iat and exp */
+        fg_rw_string(w, NULL);
+        return;
+    }
+    fg_rw_string(w, buf);
+}
+
+
+/* A claim as it is, or null when absent. */
+static void
+fg_write_claim(fg_rw_t *w, const json_t *claims, const char *name)
+{
+    const json_t  *v = json_object_get(claims, name);
+
+    if (v != NULL) {
+        fg_rw_json(w, v);
+    } else {
+        fg_rw_null(w);
+    }
+}
+
+
+/* The capabilities claim in token order without duplicates. */
+static void
+fg_write_capabilities(fg_rw_t *w, const json_t *caps)
+{
+    size_t  i, j, n;
+    int     seen;
+
+    fg_rw_array(w);
+    n = json_array_size(caps);
+    for (i = 0; i < n; i++) {
+        seen = 0;
+        for (j = 0; j < i && !seen; j++) {
+            seen = json_equal(json_array_get(caps, i),
+                              json_array_get(caps, j));
+        }
+        if (!seen) {
+            fg_rw_json(w, json_array_get(caps, i));
+        }
+    }
+    fg_rw_close(w);
+}
+
+
+int
+fg_auth_context_write(const fg_jws_t *jws, const char *token_sha256,
+    const fg_auth_args_t *args, fg_sink_t *out, fg_error_t *err)
+{
+    int            rc;
+    char           t[FG_TIME_MAX];
+    json_t        *kid;
+    fg_rw_t        w;
+    const json_t  *c;
+
+
+    if ((rc = fg_check_record_args(jws, token_sha256, args, err)) != FG_OK) {
+        return rc;
+    }
+    if (fg_time_format(args->now_sec, args->now_nsec, t) != FG_OK) {
+        return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
+                            "auth context: authenticated_at is not a valid "
+                            "time");
+    }
+    if ((rc = fg_header_kid(jws->header, &kid, err)) != FG_OK) {
+        return rc;
+    }
+    c = jws->claims;
+
+    /* the members in canonical order */
+    fg_rw_init(&w, out, err);
+    fg_rw_object(&w);
+
+    fg_rw_key(&w, "acr");
+    fg_write_claim(&w, c, "acr");
+    fg_rw_key(&w, "alg");
+    fg_rw_string(&w, fg_jws_alg_name(jws->alg));
+    fg_rw_key(&w, "authenticated_at");
+    fg_rw_time(&w, args->now_sec, args->now_nsec);
+    fg_rw_canon_version(&w);
+    fg_rw_key(&w, "capabilities");
+    fg_write_capabilities(&w, json_object_get(c, "capabilities"));
+    fg_rw_key(&w, "environment");
+    fg_write_claim(&w, c, "environment");
+    fg_rw_key(&w, "execution_id");
+    fg_rw_string(&w, args->execution_id);
+    fg_rw_key(&w, "expires_at");
+    fg_write_jwt_time(&w, json_object_get(c, "exp"));
+    fg_rw_key(&w, "issued_at");
+    fg_write_jwt_time(&w, json_object_get(c, "iat"));
+    fg_rw_key(&w, "issuer");
+    fg_write_claim(&w, c, "iss");
+    fg_rw_key(&w, "jti");
+    fg_write_claim(&w, c, "jti");
+    fg_rw_key(&w, "kid");
+    fg_rw_json(&w, kid);
+    fg_rw_key(&w, "principal");
+    fg_write_claim(&w, c, "sub");
+    fg_rw_record_type(&w, FG_RECORD_AUTH_CONTEXT);
+    fg_rw_spec_version(&w);
+    fg_rw_key(&w, "tenant_id");
+    fg_write_claim(&w, c, "tenant_id");
+    fg_rw_key(&w, "token_sha256");
+    fg_rw_string(&w, token_sha256);
+    fg_rw_key(&w, "token_source");
+    fg_rw_string(&w, args->token_source);
+    fg_rw_trace(&w, args->trace);
+    fg_rw_key(&w, "workspace_id");
+    fg_write_claim(&w, c, "workspace_id");
+
+    fg_rw_close(&w);
+
+    json_decref(kid);
+
+    return fg_rw_finish(&w);
 }
 
 
@@ -481,54 +577,53 @@ json_t *
 fg_auth_context_record(const fg_jws_t *jws, const char *token_sha256,
     const fg_auth_args_t *args, fg_error_t *err)
 {
+    fg_rw_buffer_t  b;
+
+    return fg_rw_buffer_json(&b, fg_auth_context_write(jws, token_sha256,
+                                 args, fg_rw_buffer_open(&b), err), err);
+}
+
+
+json_t *
+fg_auth_subject(const fg_jws_t *jws, fg_error_t *err)
+{
+    json_t        *sub, *caps;
     const json_t  *c;
-    json_t        *rec, *kid;
     int            bad;
 
-    if (fg_check_record_args(jws, token_sha256, args, err) != FG_OK
-        || fg_header_kid(jws->header, &kid, err) != FG_OK)
-    {
+    if (jws == NULL || !json_is_object(jws->claims)) {
+        fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
+                     "auth subject: no verified claims");
         return NULL;
     }
     c = jws->claims;
 
-    rec = fg_record_new(FG_RECORD_AUTH_CONTEXT,
-                        json_string_value(json_object_get(c, "tenant_id")),
-                        args->execution_id, args->trace);
-    if (rec == NULL) {
-        json_decref(kid);
+    sub = json_object();
+    caps = fg_dedup_capabilities(json_object_get(c, "capabilities"));
+    if (sub == NULL || caps == NULL) {
+        json_decref(sub);
+        json_decref(caps);
         fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
         return NULL;
     }
 
-    if (fg_record_set_time(rec, "authenticated_at", args->now_sec,
-                           args->now_nsec) != FG_OK)
-    {
-        json_decref(kid);
-        json_decref(rec);
-        fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
-                     "auth context: authenticated_at is not a valid time");
-        return NULL;
-    }
+    /* the claims' own values, shared: they do not change once verified */
+    bad = json_object_set(sub, "tenant_id", json_object_get(c, "tenant_id"));
+    bad |= json_object_set(sub, "workspace_id",
+                           json_object_get(c, "workspace_id"));
+    bad |= json_object_set(sub, "environment",
+                           json_object_get(c, "environment"));
+    bad |= json_object_set(sub, "principal", json_object_get(c, "sub"));
+    bad |= json_object_set_new(sub, "acr", fg_claim_or_null(c, "acr"));
+    bad |= json_object_set_new(sub, "capabilities", caps);
 
-    bad = fg_set_claim_fields(rec, c);
-    bad |= json_object_set_new(rec, "token_source",
-                               json_string(args->token_source));
-    bad |= json_object_set_new(rec, "token_sha256", json_string(token_sha256));
-    bad |= json_object_set_new(rec, "jti", fg_claim_or_null(c, "jti"));
-    bad |= json_object_set_new(rec, "kid", kid);
-    bad |= json_object_set_new(rec, "alg",
-                               json_string(fg_jws_alg_name(jws->alg)));
-    bad |= json_object_set_new(rec, "issued_at",
-                               fg_jwt_time(json_object_get(c, "iat")));
-    bad |= json_object_set_new(rec, "expires_at",
-                               fg_jwt_time(json_object_get(c, "exp")));
     if (bad) {
-        json_decref(rec);
-        fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
+        json_decref(sub);
+        fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
+                     "auth subject: the claims are not checked");
         return NULL;
     }
-    return rec;
+    return sub;
 }
 
 

@@ -55,20 +55,40 @@ typedef struct {
 int fg_auth_check_claims(const json_t *claims, fg_error_t *err);
 
 /*
- * The AuthContext record of a verified token: the envelope, the claims as
+ * Write the AuthContext record of a verified token, in its canonical form,
+ * into out (the sink is drained): the envelope, the claims as
  * the schema names them (capabilities in token order, duplicates
  * removed), token_sha256 (the token itself never enters a record), kid
  * (the header's, null when it has none), alg, the times (issued_at and
  * expires_at from iat and exp without fraction, issued_at null without
  * iat; authenticated_at from args with milliseconds).  token_sha256 is
- * the lowercase hex SHA-256 of the compact token.  Returns NULL with err
- * set (FG_ERR_INVALID) when the claims do not pass fg_auth_check_claims(),
+ * the lowercase hex SHA-256 of the compact token.  Returns FG_OK, or an
+ * error with err set: FG_ERR_INVALID when the claims do not pass
+ * fg_auth_check_claims(),
  * token_source is not one of FG_AUTH_SOURCE_*, token_sha256 is not 64
  * lowercase hex digits or the header kid is not printable ASCII; or
  * (FG_ERR_NOMEM) when memory runs out.
  */
+int fg_auth_context_write(const fg_jws_t *jws, const char *token_sha256,
+    const fg_auth_args_t *args, fg_sink_t *out, fg_error_t *err);
+
+/*
+ * The same record as a jansson value (written, then read back), for the
+ * CLI and the tests.  NULL with err set on error.
+ */
 json_t *fg_auth_context_record(const fg_jws_t *jws, const char *token_sha256,
     const fg_auth_args_t *args, fg_error_t *err);
+
+/*
+ * What a decision reads of the caller, from a verified token's claims
+ * (checked by fg_auth_check_claims()): {tenant_id, workspace_id,
+ * environment, principal, acr (null when absent), capabilities (token
+ * order, duplicates removed)}, the same values as its AuthContext record
+ * holds, without the per-call members.  The decision input and the
+ * capability gate take it where they took the AuthContext.  NULL with err
+ * set on error.
+ */
+json_t *fg_auth_subject(const fg_jws_t *jws, fg_error_t *err);
 
 /*
  * The capability gate: 1 when one of capabilities (globs, e.g.

@@ -52,6 +52,9 @@ static ngx_int_t ngx_http_foxgov_trace(ngx_http_request_t *r,
 static ngx_int_t ngx_http_foxgov_authenticate(ngx_http_request_t *r,
     ngx_http_foxgov_loc_conf_t *flcf, ngx_http_foxgov_ctx_t *ctx,
     ngx_http_foxgov_headers_t *hs);
+static json_t *ngx_http_foxgov_auth_context(ngx_http_request_t *r,
+    ngx_http_foxgov_ctx_t *ctx, const fg_jws_t *jws, const char *token_sha256,
+    const fg_auth_args_t *args, fg_error_t *err);
 static ngx_int_t ngx_http_foxgov_begin(ngx_http_request_t *r,
     ngx_http_foxgov_loc_conf_t *flcf, ngx_http_foxgov_ctx_t *ctx);
 static void ngx_http_foxgov_body_handler(ngx_http_request_t *r);
@@ -631,7 +634,8 @@ ngx_http_foxgov_authenticate(ngx_http_request_t *r,
     cached = cache ? fg_token_cache_get(cache, md, now) : NULL;
 
     if (cached != NULL) {
-        ctx->auth = fg_auth_context_record(cached, hex, &args, &err);
+        ctx->auth = ngx_http_foxgov_auth_context(r, ctx, cached, hex, &args,
+                                                 &err);
 
     } else {
         ngx_memzero(&opts, sizeof(opts));
@@ -652,7 +656,8 @@ ngx_http_foxgov_authenticate(ngx_http_request_t *r,
                            "invalid_token", "token refused: %s", err.msg);
         }
 
-        ctx->auth = fg_auth_context_record(&jws, hex, &args, &err);
+        ctx->auth = ngx_http_foxgov_auth_context(r, ctx, &jws, hex, &args,
+                                                 &err);
 
         v = json_object_get(jws.claims, "exp");
 
@@ -677,6 +682,35 @@ ngx_http_foxgov_authenticate(ngx_http_request_t *r,
     ctx->tenant.len = json_string_length(v);
 
     return NGX_OK;
+}
+
+
+/*
+ * The caller's subject (what decisions read of it), and its AuthContext
+ * record written now, while the verified token is at hand (a cached one
+ * is only valid until the next cache call, and the body is read in
+ * between), kept in the request pool until the decision sends it.
+ */
+static json_t *
+ngx_http_foxgov_auth_context(ngx_http_request_t *r,
+    ngx_http_foxgov_ctx_t *ctx, const fg_jws_t *jws, const char *token_sha256,
+    const fg_auth_args_t *args, fg_error_t *err)
+{
+    int         rc;
+    fg_sink_t  *sink;
+
+    sink = ngx_http_foxgov_evidence_writer();
+    rc = sink != NULL
+         ? fg_auth_context_write(jws, token_sha256, args, sink, err)
+         : fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
+
+    if (ngx_http_foxgov_evidence_keep(r, rc, err, &ctx->auth_record)
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return fg_auth_subject(jws, err);
 }
 
 
@@ -1320,8 +1354,9 @@ ngx_http_foxgov_record(ngx_http_request_t *r, ngx_http_foxgov_ctx_t *ctx,
     args.now_nsec = nsec;
 
     /* the AuthContext goes first: the decision links it by its hash */
-    if (ngx_http_foxgov_evidence_emit(r, ctx, FG_RECORD_AUTH_CONTEXT,
-                                      ctx->auth, ctx->auth_hash) != NGX_OK)
+    if (ngx_http_foxgov_evidence_emit_bytes(r, ctx, FG_RECORD_AUTH_CONTEXT,
+                                            &ctx->auth_record, ctx->auth_hash)
+        != NGX_OK)
     {
         ctx->decision_hash[0] = '\0';
         return ngx_http_foxgov_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,

@@ -194,6 +194,7 @@ typedef struct {
     /* authentication */
     json_t                     *auth;       /* the AuthContext record */
     char                        auth_hash[FG_SHA256_HEX_LEN + 1];
+    ngx_str_t                   auth_record;    /* its canonical bytes */
     ngx_str_t                   tenant;
 
     /* the call */
@@ -358,27 +359,27 @@ ngx_int_t ngx_http_foxgov_log_handler(ngx_http_request_t *r);
 /* ------------------------------------------------------------ evidence */
 
 /*
- * Seal a record (its canonical bytes, and its envelope_hash into hash)
- * and hand it to the evidence transport.  Until the Redis transport lands
- * the record is written to the error log at debug level, in parts short
- * enough for one log line each.  NGX_ERROR, logged at alert and hash
- * emptied, when it cannot be sealed (a defect or no memory).
- */
-ngx_int_t ngx_http_foxgov_evidence_emit(ngx_http_request_t *r,
-    ngx_http_foxgov_ctx_t *ctx, fg_record_type_t type, const json_t *record,
-    char hash[FG_SHA256_HEX_LEN + 1]);
-
-/*
- * A record written with a core/ record writer: write it into the sink
- * ngx_http_foxgov_evidence_writer() returns (NULL when out of memory),
- * then hand the writer's result to ngx_http_foxgov_evidence_emit_written(),
- * which hashes and sends the bytes as ngx_http_foxgov_evidence_emit()
- * does.  Nothing else may be emitted in between (one buffer per worker).
+ * The one exit of evidence records.  A record is written with a core/
+ * record writer into the sink ngx_http_foxgov_evidence_writer() returns
+ * (NULL when out of memory; one buffer per worker, so nothing else may be
+ * written before the record is emitted or kept), and the writer's result
+ * handed to ngx_http_foxgov_evidence_emit_written(), which hashes the
+ * bytes into hash and sends them; or to ngx_http_foxgov_evidence_keep(),
+ * which copies them into the request pool, to be sent later with
+ * ngx_http_foxgov_evidence_emit_bytes().  Until the Redis transport lands
+ * "sends" is the error log at debug level, in parts short enough for one
+ * log line each.  NGX_ERROR, logged at alert and hash emptied, when the
+ * record could not be written (a defect, or no memory).
  */
 fg_sink_t *ngx_http_foxgov_evidence_writer(void);
 ngx_int_t ngx_http_foxgov_evidence_emit_written(ngx_http_request_t *r,
     ngx_http_foxgov_ctx_t *ctx, fg_record_type_t type, int rc,
     fg_error_t *err, char hash[FG_SHA256_HEX_LEN + 1]);
+ngx_int_t ngx_http_foxgov_evidence_keep(ngx_http_request_t *r, int rc,
+    fg_error_t *err, ngx_str_t *bytes);
+ngx_int_t ngx_http_foxgov_evidence_emit_bytes(ngx_http_request_t *r,
+    ngx_http_foxgov_ctx_t *ctx, fg_record_type_t type, const ngx_str_t *bytes,
+    char hash[FG_SHA256_HEX_LEN + 1]);
 
 
 /* ----------------------------------------------------------- variables */

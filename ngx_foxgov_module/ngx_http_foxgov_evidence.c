@@ -2,10 +2,11 @@
 /*
  * ngx_http_foxgov_evidence.c -- the one exit of every evidence record:
  * the AuthContext and PolicyDecisionRecord of the access phase and the
- * call record of the log phase are handed here, their canonical bytes in
- * the worker's one record buffer (written there by a record writer, or
- * sealed from a jansson value), hashed into their envelope_hash and
- * passed on.
+ * call record of the log phase are written here by core/'s record
+ * writers, in their canonical form, into the worker's one record buffer;
+ * their envelope_hash is the sha256 of those bytes, and the bytes are
+ * what is sent.  No record is built as a jansson value and canonicalized
+ * afterwards (bench/gateway/README.md says what that cost).
  *
  * The Redis stream transport (foxgov:ev:{tenant}, DESIGN.md "Evidence
  * transport") replaces the body of ngx_http_foxgov_evidence_send(); until
@@ -30,41 +31,19 @@
 
 static fg_buffer_t *ngx_http_foxgov_evidence_buffer(void);
 static void ngx_http_foxgov_evidence_buffer_free(void *data);
-static ngx_int_t ngx_http_foxgov_evidence_finish(ngx_http_request_t *r,
-    ngx_http_foxgov_ctx_t *ctx, fg_record_type_t type, int rc,
-    fg_error_t *err, char hash[FG_SHA256_HEX_LEN + 1], ngx_uint_t written);
 static void ngx_http_foxgov_evidence_send(ngx_http_request_t *r,
-    ngx_http_foxgov_ctx_t *ctx, fg_record_type_t type, const fg_buffer_t *b,
-    const char *hash);
+    ngx_http_foxgov_ctx_t *ctx, fg_record_type_t type, const u_char *p,
+    size_t n, const char *hash);
 
 
 /*
- * The worker's canonical-bytes buffer, reused by every record: a record
- * is sealed and sent in one go, so one is enough, and its memory is
+ * The worker's record buffer, reused by every record: a record is written
+ * and then sent (or kept) in one go, so one is enough, and its memory is
  * allocated once instead of per record.
  */
 static fg_buffer_t    *ngx_http_foxgov_canon;
 static fg_sink_t       ngx_http_foxgov_canon_sink;
 static unsigned char   ngx_http_foxgov_canon_stage[4096];
-
-
-ngx_int_t
-ngx_http_foxgov_evidence_emit(ngx_http_request_t *r,
-    ngx_http_foxgov_ctx_t *ctx, fg_record_type_t type, const json_t *record,
-    char hash[FG_SHA256_HEX_LEN + 1])
-{
-    int           rc;
-    fg_error_t    err;
-    fg_buffer_t  *canon;
-
-    canon = ngx_http_foxgov_evidence_buffer();
-
-    rc = canon != NULL
-         ? fg_record_seal(ngx_http_foxgov_sha256(), record, canon, hash, &err)
-         : fg_error_set(&err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
-
-    return ngx_http_foxgov_evidence_finish(r, ctx, type, rc, &err, hash, 0);
-}
 
 
 fg_sink_t *
@@ -91,39 +70,7 @@ ngx_http_foxgov_evidence_emit_written(ngx_http_request_t *r,
     ngx_http_foxgov_ctx_t *ctx, fg_record_type_t type, int rc,
     fg_error_t *err, char hash[FG_SHA256_HEX_LEN + 1])
 {
-    return ngx_http_foxgov_evidence_finish(r, ctx, type, rc, err, hash, 1);
-}
-
-
-/*
- * The record's canonical bytes are in the worker's buffer (rc FG_OK):
- * hash them when written by a record writer (sealed ones are hashed
- * already), and send them.
- */
-static ngx_int_t
-ngx_http_foxgov_evidence_finish(ngx_http_request_t *r,
-    ngx_http_foxgov_ctx_t *ctx, fg_record_type_t type, int rc,
-    fg_error_t *err, char hash[FG_SHA256_HEX_LEN + 1], ngx_uint_t written)
-{
-    fg_sha256_t    *h;
-    fg_buffer_t    *canon;
-    unsigned char   md[FG_SHA256_LEN];
-
-    canon = ngx_http_foxgov_canon;
-
-    if (rc == FG_OK && written) {
-        h = ngx_http_foxgov_sha256();
-
-        if (h == NULL || fg_sha256_init(h) != FG_OK
-            || fg_sha256_update(h, canon->data, canon->len) != FG_OK
-            || fg_sha256_final(h, md) != FG_OK)
-        {
-            rc = fg_error_set(err, FG_ERR_CRYPTO, FG_NO_OFFSET,
-                              "SHA-256 failed");
-        } else {
-            fg_hex_sha256(md, hash);
-        }
-    }
+    ngx_str_t  bytes;
 
     if (rc != FG_OK) {
         hash[0] = '\0';
@@ -134,7 +81,61 @@ ngx_http_foxgov_evidence_finish(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    ngx_http_foxgov_evidence_send(r, ctx, type, canon, hash);
+    bytes.data = ngx_http_foxgov_canon->data;
+    bytes.len = ngx_http_foxgov_canon->len;
+
+    return ngx_http_foxgov_evidence_emit_bytes(r, ctx, type, &bytes, hash);
+}
+
+
+ngx_int_t
+ngx_http_foxgov_evidence_keep(ngx_http_request_t *r, int rc,
+    fg_error_t *err, ngx_str_t *bytes)
+{
+    ngx_str_null(bytes);
+
+    if (rc != FG_OK) {
+        return NGX_ERROR;
+    }
+
+    bytes->data = ngx_pnalloc(r->pool, ngx_http_foxgov_canon->len);
+    if (bytes->data == NULL) {
+        fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
+        return NGX_ERROR;
+    }
+
+    bytes->len = ngx_http_foxgov_canon->len;
+    ngx_memcpy(bytes->data, ngx_http_foxgov_canon->data, bytes->len);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_foxgov_evidence_emit_bytes(ngx_http_request_t *r,
+    ngx_http_foxgov_ctx_t *ctx, fg_record_type_t type, const ngx_str_t *bytes,
+    char hash[FG_SHA256_HEX_LEN + 1])
+{
+    fg_sha256_t    *h;
+    unsigned char   md[FG_SHA256_LEN];
+
+    h = ngx_http_foxgov_sha256();
+
+    if (bytes->len == 0 || h == NULL || fg_sha256_init(h) != FG_OK
+        || fg_sha256_update(h, bytes->data, bytes->len) != FG_OK
+        || fg_sha256_final(h, md) != FG_OK)
+    {
+        hash[0] = '\0';
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "foxgov: the %s record of %s cannot be hashed",
+                      fg_record_type_name(type), ctx->execution_id);
+        return NGX_ERROR;
+    }
+
+    fg_hex_sha256(md, hash);
+
+    ngx_http_foxgov_evidence_send(r, ctx, type, bytes->data, bytes->len,
+                                  hash);
 
     return NGX_OK;
 }
@@ -142,8 +143,8 @@ ngx_http_foxgov_evidence_finish(ngx_http_request_t *r,
 
 static void
 ngx_http_foxgov_evidence_send(ngx_http_request_t *r,
-    ngx_http_foxgov_ctx_t *ctx, fg_record_type_t type, const fg_buffer_t *b,
-    const char *hash)
+    ngx_http_foxgov_ctx_t *ctx, fg_record_type_t type, const u_char *p,
+    size_t len, const char *hash)
 {
     size_t  off, n, parts, i;
 
@@ -151,16 +152,16 @@ ngx_http_foxgov_evidence_send(ngx_http_request_t *r,
         return;
     }
 
-    parts = (b->len + NGX_HTTP_FOXGOV_EVIDENCE_PART - 1)
+    parts = (len + NGX_HTTP_FOXGOV_EVIDENCE_PART - 1)
             / NGX_HTTP_FOXGOV_EVIDENCE_PART;
 
     for (i = 0, off = 0; i < parts; i++, off += n) {
-        n = ngx_min(b->len - off, NGX_HTTP_FOXGOV_EVIDENCE_PART);
+        n = ngx_min(len - off, NGX_HTTP_FOXGOV_EVIDENCE_PART);
 
         ngx_log_error(NGX_LOG_DEBUG, r->connection->log, 0,
                       "foxgov evidence %s %s %s %uz/%uz %uz %*s",
                       ctx->execution_id, fg_record_type_name(type), hash,
-                      i + 1, parts, n, n, b->data + off);
+                      i + 1, parts, n, n, p + off);
     }
 }
 
