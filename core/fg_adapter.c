@@ -466,23 +466,18 @@ fg_adapter_usage_json(fg_provider_t provider, fg_endpoint_t endpoint,
 }
 
 
-/* The member key of the object text as a jansson value, or NULL. */
+/* The value at span of text as a jansson value, or NULL. */
 static json_t *
-fg_adapter_member(const char *text, size_t len, const char *key, int *bad)
+fg_adapter_span(const char *text, const fg_json_span_t *span)
 {
-    size_t        off, n;
     json_error_t  jerr;
 
-    switch (fg_json_member(text, len, key, strlen(key), &off, &n)) {
-    case FG_JSON_FOUND:
-        return json_loadb(text + off, n,
-                          JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
-    case FG_JSON_ABSENT:
-        return NULL;
-    default:
-        *bad = 1;
+    if (!span->found) {
         return NULL;
     }
+
+    return json_loadb(text + span->off, span->len,
+                      JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
 }
 
 
@@ -490,8 +485,9 @@ int
 fg_adapter_usage_text(fg_provider_t provider, fg_endpoint_t endpoint,
     const char *text, size_t len, fg_usage_t *u)
 {
-    int      bad;
-    json_t  *model, *usage;
+    json_t             *model, *usage;
+    fg_json_span_t      spans[2];
+    static const char  *keys[2] = { "model", "usage" };
 
     fg_usage_init(u);
 
@@ -501,18 +497,19 @@ fg_adapter_usage_text(fg_provider_t provider, fg_endpoint_t endpoint,
         return FG_ERR_INVALID;
     }
 
-    bad = 0;
-    model = fg_adapter_member(text, len, "model", &bad);
-    usage = bad ? NULL : fg_adapter_member(text, len, "usage", &bad);
-
-    if (!bad) {
-        fg_adapter_response_model(model, u);
-        fg_adapter_usage_merge(provider, endpoint, usage, u);
-        fg_usage_complete(u);
+    if (fg_json_members(text, len, keys, 2, spans) != FG_JSON_FOUND) {
+        return FG_ERR_SYNTAX;
     }
+
+    model = fg_adapter_span(text, &spans[0]);
+    usage = fg_adapter_span(text, &spans[1]);
+
+    fg_adapter_response_model(model, u);
+    fg_adapter_usage_merge(provider, endpoint, usage, u);
+    fg_usage_complete(u);
 
     json_decref(model);
     json_decref(usage);
 
-    return bad ? FG_ERR_SYNTAX : FG_OK;
+    return FG_OK;
 }

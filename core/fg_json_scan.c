@@ -21,29 +21,27 @@ fg_json_ws(const char *t, size_t len, size_t p)
 }
 
 
-/* p at the opening quote; returns the index after the closing one, or 0. */
+/*
+ * p at the opening quote; returns the index after the closing one, or 0.
+ * Only quotes are looked at (memchr finds them): a quote is the end
+ * unless an odd number of backslashes stands right before it.
+ */
 static size_t
 fg_json_string_end(const char *t, size_t len, size_t p)
 {
-    const char  *q;
+    const char  *q, *b;
 
-    for (p++; p < len; p++) {
-        /* most bytes of a string are neither: let memchr find the next */
+    for (p++; p < len; p = (size_t) (q - t) + 1) {
         q = memchr(t + p, '"', len - p);
         if (q == NULL) {
             return 0;
         }
-        while (p < (size_t) (q - t)) {
-            if (t[p] == '\\') {
-                p++;                /* the escaped byte is never the end */
-            }
-            p++;
+        for (b = q; b > t + p && b[-1] == '\\'; b--) {
+            /* void */
         }
-        if (p == (size_t) (q - t)) {
-            return p + 1;
+        if (((q - b) & 1) == 0) {
+            return (size_t) (q - t) + 1;
         }
-        /* the quote was escaped: p is past it, go on from there */
-        p--;
     }
     return 0;
 }
@@ -104,13 +102,14 @@ fg_json_value_end(const char *t, size_t len, size_t p)
 
 
 int
-fg_json_member(const char *text, size_t len, const char *key, size_t klen,
-    size_t *off, size_t *vlen)
+fg_json_members(const char *text, size_t len, const char *const *keys,
+    size_t nkeys, fg_json_span_t *spans)
 {
-    int     found;
-    size_t  p, k, kend, v, vend;
+    size_t  p, k, kend, v, vend, i;
 
-    found = FG_JSON_ABSENT;
+    for (i = 0; i < nkeys; i++) {
+        spans[i].found = 0;
+    }
 
     p = fg_json_ws(text, len, 0);
     if (p >= len || text[p] != '{') {
@@ -143,13 +142,17 @@ fg_json_member(const char *text, size_t len, const char *key, size_t klen,
             return FG_JSON_MALFORMED;
         }
 
-        if (kend - 1 - k == klen && memcmp(text + k, key, klen) == 0) {
-            if (found == FG_JSON_FOUND) {
-                return FG_JSON_MALFORMED;
+        for (i = 0; i < nkeys; i++) {
+            if (kend - 1 - k == strlen(keys[i])
+                && memcmp(text + k, keys[i], kend - 1 - k) == 0)
+            {
+                if (spans[i].found) {
+                    return FG_JSON_MALFORMED;
+                }
+                spans[i].found = 1;
+                spans[i].off = v;
+                spans[i].len = vend - v;
             }
-            found = FG_JSON_FOUND;
-            *off = v;
-            *vlen = vend - v;
         }
 
         p = fg_json_ws(text, len, vend);
@@ -166,8 +169,36 @@ fg_json_member(const char *text, size_t len, const char *key, size_t klen,
 
 end:
 
-    if (fg_json_ws(text, len, p) != len) {
-        return FG_JSON_MALFORMED;
+    return fg_json_ws(text, len, p) == len ? FG_JSON_FOUND : FG_JSON_MALFORMED;
+}
+
+
+int
+fg_json_member(const char *text, size_t len, const char *key, size_t klen,
+    size_t *off, size_t *vlen)
+{
+    int             rc;
+    char            name[64];
+    const char     *keys[1];
+    fg_json_span_t  span;
+
+    if (klen >= sizeof(name)) {
+        return FG_JSON_ABSENT;          /* no member the gateway reads */
     }
-    return found;
+    memcpy(name, key, klen);
+    name[klen] = '\0';
+    keys[0] = name;
+
+    rc = fg_json_members(text, len, keys, 1, &span);
+    if (rc != FG_JSON_FOUND) {
+        return rc;
+    }
+    if (!span.found) {
+        return FG_JSON_ABSENT;
+    }
+
+    *off = span.off;
+    *vlen = span.len;
+
+    return FG_JSON_FOUND;
 }
