@@ -4,6 +4,7 @@
  * schemas/ at build time.
  */
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -524,6 +525,61 @@ fg_record_seal(fg_sha256_t *h, const json_t *record, fg_buffer_t *canon,
 
 /* ----------------------------------------------------------------- ids */
 
+/*
+ * Random bytes for ids, drawn from a small per-thread pool that RAND_bytes
+ * refills: OpenSSL 3's per-call overhead (finding the DRBG, its locks and
+ * parameters) costs more than the bytes of one id, and a call makes
+ * several ids.  The ids are unique and unpredictable, not secrets.  A
+ * forked child must not hand out what its parent's pool holds (an nginx
+ * worker is a fork of its master): the child empties the pool at fork.
+ */
+#define FG_RAND_POOL  256
+
+static __thread unsigned char  fg_rand_pool[FG_RAND_POOL];
+static __thread size_t         fg_rand_left;
+static pthread_once_t          fg_rand_once = PTHREAD_ONCE_INIT;
+
+
+static void
+fg_rand_forked(void)
+{
+    fg_rand_left = 0;
+}
+
+
+static void
+fg_rand_init(void)
+{
+    (void) pthread_atfork(NULL, NULL, fg_rand_forked);
+}
+
+
+static int
+fg_rand(unsigned char *b, size_t n)
+{
+    if (n > FG_RAND_POOL) {
+        return RAND_bytes(b, (int) n) == 1 ? FG_OK : FG_ERR_CRYPTO;
+    }
+
+    (void) pthread_once(&fg_rand_once, fg_rand_init);
+
+    if (fg_rand_left < n) {
+        if (RAND_bytes(fg_rand_pool, FG_RAND_POOL) != 1) {
+            fg_rand_left = 0;
+            return FG_ERR_CRYPTO;
+        }
+        fg_rand_left = FG_RAND_POOL;
+    }
+
+    /* each byte is handed out once, then wiped */
+    fg_rand_left -= n;
+    memcpy(b, fg_rand_pool + fg_rand_left, n);
+    memset(fg_rand_pool + fg_rand_left, 0, n);
+
+    return FG_OK;
+}
+
+
 int
 fg_uuidv7(uint64_t unix_ms, char out[FG_UUID_LEN + 1])
 {
@@ -531,7 +587,7 @@ fg_uuidv7(uint64_t unix_ms, char out[FG_UUID_LEN + 1])
     char           hex[33];
     int            i;
 
-    if (RAND_bytes(b + 6, 10) != 1) {
+    if (fg_rand(b + 6, 10) != FG_OK) {
         return FG_ERR_CRYPTO;
     }
 
@@ -557,7 +613,7 @@ fg_random_id(unsigned char *b, size_t n, char *out)
     size_t  i;
 
     do {
-        if (RAND_bytes(b, (int) n) != 1) {
+        if (fg_rand(b, n) != FG_OK) {
             return FG_ERR_CRYPTO;
         }
         for (i = 0; i < n && b[i] == 0; i++) {

@@ -579,6 +579,7 @@ ngx_http_foxgov_authenticate(ngx_http_request_t *r,
     fg_error_t                    err;
     fg_auth_args_t                args;
     unsigned char                 md[FG_SHA256_LEN];
+    fg_sha256_t                  *h;
     const fg_jws_t               *cached;
     fg_token_cache_t             *cache;
     fg_jws_verify_opts_t          opts;
@@ -611,8 +612,12 @@ ngx_http_foxgov_authenticate(ngx_http_request_t *r,
 
     fmcf = ngx_http_get_module_main_conf(r, ngx_http_foxgov_module);
 
-    if (len > FG_JWS_MAX_TOKEN
-        || fg_sha256(tok, len, md) != FG_OK)
+    h = ngx_http_foxgov_sha256();
+
+    if (len > FG_JWS_MAX_TOKEN || h == NULL
+        || fg_sha256_init(h) != FG_OK
+        || fg_sha256_update(h, tok, len) != FG_OK
+        || fg_sha256_final(h, md) != FG_OK)
     {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "foxgov: token refused: longer than %d bytes",

@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "fg_record.h"
 #include "fg_record_write.h"
@@ -494,6 +496,39 @@ test_ids(void **state)
     assert_int_equal(fg_span_id_new(s), FG_OK);
     assert_int_equal(strlen(s), 16);
     assert_int_equal(strspn(s, "0123456789abcdef"), 16);
+
+    /*
+     * A forked child (an nginx worker) and its parent never draw the
+     * same ids: the parent's pool of random bytes is not the child's.
+     */
+    {
+        int    fd[2];
+        pid_t  pid;
+        char   mine[FG_TRACE_ID_LEN + 1], theirs[FG_TRACE_ID_LEN + 1];
+
+        assert_int_equal(fg_trace_id_new(t), FG_OK);    /* pool filled */
+        assert_int_equal(pipe(fd), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            close(fd[0]);
+            if (fg_trace_id_new(theirs) != FG_OK
+                || write(fd[1], theirs, FG_TRACE_ID_LEN) != FG_TRACE_ID_LEN)
+            {
+                _exit(1);
+            }
+            _exit(0);
+        }
+        close(fd[1]);
+        memset(theirs, 0, sizeof(theirs));
+        assert_int_equal(read(fd[0], theirs, FG_TRACE_ID_LEN),
+                         FG_TRACE_ID_LEN);
+        close(fd[0]);
+        assert_int_equal(waitpid(pid, &i, 0), pid);
+        assert_int_equal(i, 0);
+        assert_int_equal(fg_trace_id_new(mine), FG_OK);
+        assert_string_not_equal(mine, theirs);
+    }
 }
 
 
