@@ -280,7 +280,7 @@ ngx_http_foxgov_cleanup_ctx(void *data)
     fg_buffer_free(&ctx->usage_body);
 
     if (ctx->sse) {
-        fg_sse_finish(&ctx->sse_scan, &u);
+        fg_sse_finish(ctx->sse_scan, &u);
     }
 
     ngx_http_foxgov_policy_release(ctx->policy);
@@ -1166,20 +1166,28 @@ ngx_http_foxgov_throttles(ngx_http_request_t *r, ngx_http_foxgov_ctx_t *ctx,
 
     ctx->nthrottles = 0;
 
+    if (n > 0) {
+        ctx->throttles = ngx_palloc(r->pool,
+                                    n * sizeof(ngx_http_foxgov_throttle_t));
+        if (ctx->throttles == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
     for (i = 0; i < n; i++) {
         len = ngx_strlen(t[i].rule_id);
 
-        ctx->throttle_ids[i].data = ngx_pnalloc(r->pool, len);
-        if (ctx->throttle_ids[i].data == NULL) {
+        ctx->throttles[i].id.data = ngx_pnalloc(r->pool, len);
+        if (ctx->throttles[i].id.data == NULL) {
             return NGX_ERROR;
         }
 
-        ngx_memcpy(ctx->throttle_ids[i].data, t[i].rule_id, len);
-        ctx->throttle_ids[i].len = len;
-        ctx->throttle_windows[i] = t[i].window_seconds;
+        ngx_memcpy(ctx->throttles[i].id.data, t[i].rule_id, len);
+        ctx->throttles[i].id.len = len;
+        ctx->throttles[i].window = t[i].window_seconds;
 
         if (ngx_http_foxgov_zone_take(fmcf->zone, &ctx->tenant,
-                                      &ctx->throttle_ids[i],
+                                      &ctx->throttles[i].id,
                                       t[i].window_seconds, now, &requests[i],
                                       &tokens[i])
             != NGX_OK)
@@ -1545,8 +1553,8 @@ ngx_http_foxgov_release_throttles(ngx_http_request_t *r,
 
     for (i = 0; i < ctx->nthrottles; i++) {
         ngx_http_foxgov_zone_release(fmcf->zone, &ctx->tenant,
-                                     &ctx->throttle_ids[i],
-                                     ctx->throttle_windows[i],
+                                     &ctx->throttles[i].id,
+                                     ctx->throttles[i].window,
                                      ctx->throttled_at);
     }
 }

@@ -149,6 +149,13 @@ typedef struct {
 
 /* ------------------------------------------------------- request context */
 
+/* A THROTTLE rule the call took a slot of. */
+typedef struct {
+    ngx_str_t                   id;
+    time_t                      window;
+} ngx_http_foxgov_throttle_t;
+
+
 /* A refusal being answered. */
 typedef struct {
     ngx_uint_t                  status;
@@ -220,8 +227,7 @@ typedef struct {
     ngx_uint_t                  nthrottles;
     ngx_uint_t                  throttles_taken:1;
     time_t                      throttled_at;
-    ngx_str_t                   throttle_ids[NGX_HTTP_FOXGOV_MAX_THROTTLES];
-    time_t                      throttle_windows[NGX_HTTP_FOXGOV_MAX_THROTTLES];
+    ngx_http_foxgov_throttle_t *throttles;  /* nthrottles, request pool */
 
     /* what the upstream does not see */
     ngx_uint_t                  nredactions;
@@ -234,7 +240,7 @@ typedef struct {
     fg_sha256_t                *response_hash;
     uint64_t                    response_size;
     char                        response_type[FG_CONTENT_TYPE_MAX];
-    fg_sse_t                    sse_scan;
+    fg_sse_t                   *sse_scan;   /* SSE responses only */
     fg_buffer_t                 usage_body;
     ngx_str_t                   upstream_request_id;
 } ngx_http_foxgov_ctx_t;

@@ -147,9 +147,15 @@ ngx_http_foxgov_response_start(ngx_http_request_t *r,
         && ngx_strncasecmp(ct->data, (u_char *) "text/event-stream",
                            sizeof("text/event-stream") - 1) == 0)
     {
-        fg_sse_init(&ctx->sse_scan, flcf->provider,
-                    (fg_endpoint_t) ctx->endpoint);
-        ctx->sse = 1;
+        ctx->sse_scan = ngx_palloc(r->pool, sizeof(fg_sse_t));
+        if (ctx->sse_scan == NULL) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "foxgov: no memory to read the stream's usage");
+        } else {
+            fg_sse_init(ctx->sse_scan, flcf->provider,
+                        (fg_endpoint_t) ctx->endpoint);
+            ctx->sse = 1;
+        }
 
     } else if (fg_content_type_is_json((char *) ct->data, ct->len)) {
         fg_buffer_init(&ctx->usage_body, NGX_HTTP_FOXGOV_USAGE_BODY_MAX);
@@ -224,7 +230,7 @@ ngx_http_foxgov_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
                 ctx->response_size += n;
 
                 if (ctx->sse) {
-                    (void) fg_sse_feed(&ctx->sse_scan, b->pos, n);
+                    (void) fg_sse_feed(ctx->sse_scan, b->pos, n);
 
                 } else if (ctx->json_response && !ctx->usage_overflow
                            && fg_buffer_append(&ctx->usage_body, b->pos, n)

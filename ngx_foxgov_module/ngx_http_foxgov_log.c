@@ -175,8 +175,8 @@ ngx_http_foxgov_log_handler(ngx_http_request_t *r)
     if (ctx->forwarded && tokens > 0) {
         for (i = 0; i < ctx->nthrottles; i++) {
             (void) ngx_http_foxgov_zone_add_count(fmcf->zone, &ctx->tenant,
-                                              &ctx->throttle_ids[i],
-                                              ctx->throttle_windows[i],
+                                              &ctx->throttles[i].id,
+                                              ctx->throttles[i].window,
                                               now, 0, tokens);
         }
     }
@@ -237,7 +237,7 @@ ngx_http_foxgov_usage(ngx_http_request_t *r, ngx_http_foxgov_loc_conf_t *flcf,
     ngx_http_foxgov_ctx_t *ctx, fg_usage_t *u)
 {
     if (ctx->sse) {
-        fg_sse_finish(&ctx->sse_scan, u);
+        fg_sse_finish(ctx->sse_scan, u);
         ctx->sse = 0;
         return;
     }
