@@ -37,6 +37,9 @@ typedef struct {
     const fg_trace_t  *trace;
     time_t             now_sec;        /* authenticated_at */
     long               now_nsec;
+    int                claims_checked; /* the caller has checked the claims
+                                          with fg_auth_check_claims() (a
+                                          token cache entry): not again */
 } fg_auth_args_t;
 
 /*

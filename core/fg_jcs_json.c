@@ -27,6 +27,30 @@ static int fg_jcs_write_json(const json_t *v, unsigned depth,
     unsigned max_depth, fg_sink_t *out, fg_error_t *err);
 
 
+/* v in decimal into buf (at least 21 bytes), without snprintf's cost. */
+static size_t
+fg_jcs_format_int(int64_t v, char *buf)
+{
+    char      tmp[24], *p;
+    uint64_t  u;
+    size_t    n;
+
+    p = tmp + sizeof(tmp);
+    u = v < 0 ? (uint64_t) 0 - (uint64_t) v : (uint64_t) v;
+    do {
+        *--p = (char) ('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0) {
+        *--p = '-';
+    }
+
+    n = (size_t) (tmp + sizeof(tmp) - p);
+    memcpy(buf, p, n);
+    return n;
+}
+
+
 static int
 fg_jcs_member_order(const void *a, const void *b)
 {
@@ -137,8 +161,7 @@ fg_jcs_write_json(const json_t *v, unsigned depth, unsigned max_depth,
     case JSON_INTEGER:
         iv = json_integer_value(v);
         if (iv > -9007199254740992LL && iv < 9007199254740992LL) {
-            n = (size_t) snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT,
-                                  iv);
+            n = fg_jcs_format_int((int64_t) iv, buf);
             return fg_sink_write(out, buf, n);
         }
         /* beyond 2^53 a JSON number is the double nearest to it */

@@ -169,22 +169,48 @@ fg_record_new(fg_record_type_t type, const char *tenant_id,
 }
 
 
+/*
+ * The "YYYY-MM-DDTHH:MM:SS" of the last second formatted, per thread: a
+ * call writes several times of the same second, and gmtime_r + strftime
+ * cost more than the rest of a time field.
+ */
+static __thread time_t  fg_time_sec;
+static __thread int     fg_time_cached;
+static __thread char    fg_time_text[20];
+
+
 int
 fg_time_format(time_t sec, long nsec, char buf[FG_TIME_MAX])
 {
     struct tm  tm;
-    size_t     n;
+    long       ms;
 
-    if (nsec < 0 || nsec > 999999999 || gmtime_r(&sec, &tm) == NULL) {
+    if (nsec < 0 || nsec > 999999999) {
         return FG_ERR_INVALID;
     }
 
-    n = strftime(buf, FG_TIME_MAX, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (n == 0 || tm.tm_year + 1900 > 9999 || tm.tm_year + 1900 < 0) {
-        return FG_ERR_INVALID;
+    if (!fg_time_cached || sec != fg_time_sec) {
+        if (gmtime_r(&sec, &tm) == NULL || tm.tm_year + 1900 > 9999
+            || tm.tm_year + 1900 < 0
+            || strftime(fg_time_text, sizeof(fg_time_text),
+                        "%Y-%m-%dT%H:%M:%S", &tm) != 19)
+        {
+            fg_time_cached = 0;
+            return FG_ERR_INVALID;
+        }
+        fg_time_sec = sec;
+        fg_time_cached = 1;
     }
 
-    snprintf(buf + n, FG_TIME_MAX - n, ".%03ldZ", nsec / 1000000);
+    ms = nsec / 1000000;
+
+    memcpy(buf, fg_time_text, 19);
+    buf[19] = '.';
+    buf[20] = (char) ('0' + ms / 100);
+    buf[21] = (char) ('0' + ms / 10 % 10);
+    buf[22] = (char) ('0' + ms % 10);
+    buf[23] = 'Z';
+    buf[24] = '\0';
 
     return FG_OK;
 }
@@ -600,8 +626,17 @@ fg_uuidv7(uint64_t unix_ms, char out[FG_UUID_LEN + 1])
 
     fg_hex_encode(b, 16, hex);
 
-    snprintf(out, FG_UUID_LEN + 1, "%.8s-%.4s-%.4s-%.4s-%.12s",
-             hex, hex + 8, hex + 12, hex + 16, hex + 20);
+    /* 8-4-4-4-12 */
+    memcpy(out, hex, 8);
+    out[8] = '-';
+    memcpy(out + 9, hex + 8, 4);
+    out[13] = '-';
+    memcpy(out + 14, hex + 12, 4);
+    out[18] = '-';
+    memcpy(out + 19, hex + 16, 4);
+    out[23] = '-';
+    memcpy(out + 24, hex + 20, 12);
+    out[36] = '\0';
 
     return FG_OK;
 }

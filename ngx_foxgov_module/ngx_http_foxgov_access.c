@@ -629,6 +629,7 @@ ngx_http_foxgov_authenticate(ngx_http_request_t *r,
 
     fg_hex_sha256(md, hex);
 
+    ngx_memzero(&args, sizeof(args));
     args.token_source = hs->token_source;
     args.execution_id = ctx->execution_id;
     args.trace = &ctx->trace;
@@ -639,6 +640,8 @@ ngx_http_foxgov_authenticate(ngx_http_request_t *r,
     cached = cache ? fg_token_cache_get(cache, md, now) : NULL;
 
     if (cached != NULL) {
+        /* only tokens whose claims were checked are cached (below) */
+        args.claims_checked = 1;
         ctx->auth = ngx_http_foxgov_auth_context(r, ctx, cached, hex, &args,
                                                  &err);
 

@@ -127,6 +127,7 @@ args_init(const fg_trace_t *t)
 {
     fg_auth_args_t  a;
 
+    memset(&a, 0, sizeof(a));
     a.token_source = FG_AUTH_SOURCE_AUTHORIZATION;
     a.execution_id = "01890a5d-ac96-774b-bcce-b302099a8057";
     a.trace = t;

@@ -577,6 +577,21 @@ test_time_format(void **state)
     assert_string_equal(buf, "2026-11-22T00:00:00.999Z");
     assert_int_equal(fg_time_format(0, 1000000000, buf), FG_ERR_INVALID);
     assert_int_equal(fg_time_format(0, -1, buf), FG_ERR_INVALID);
+
+    /* the same second again (formatted once, then reused), and the one
+     * before the epoch, which a cache keyed by -1 would get wrong */
+    assert_int_equal(fg_time_format(1795305600, 5000000, buf), FG_OK);
+    assert_string_equal(buf, "2026-11-22T00:00:00.005Z");
+    assert_int_equal(fg_time_format(-1, 0, buf), FG_OK);
+    assert_string_equal(buf, "1969-12-31T23:59:59.000Z");
+    assert_int_equal(fg_time_format(1795305601, 120000000, buf), FG_OK);
+    assert_string_equal(buf, "2026-11-22T00:00:01.120Z");
+
+    /* years the records cannot write in four digits */
+    assert_int_equal(fg_time_format(-62167219201LL, 0, buf),
+                     FG_ERR_INVALID);
+    assert_int_equal(fg_time_format(253402300800LL, 0, buf),
+                     FG_ERR_INVALID);
 }
 
 
