@@ -67,7 +67,7 @@ fg_sink_drain(fg_sink_t *sink)
 
 
 int
-fg_sink_write(fg_sink_t *sink, const void *p, size_t n)
+fg_sink_write_staged(fg_sink_t *sink, const void *p, size_t n)
 {
     const unsigned char  *s = p;
     size_t                room;

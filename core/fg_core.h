@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define FG_SPEC_VERSION   "1.0.0"
 #define FG_CANON_VERSION  1
@@ -78,7 +79,20 @@ struct fg_sink_s {
 int fg_sink_drain(fg_sink_t *sink);
 
 /* Write n bytes; stages them and flushes as buf fills. */
-int fg_sink_write(fg_sink_t *sink, const void *p, size_t n);
+int fg_sink_write_staged(fg_sink_t *sink, const void *p, size_t n);
+
+static inline int
+fg_sink_write(fg_sink_t *sink, const void *p, size_t n)
+{
+    /* the writers write many short pieces: those fit the stage */
+    if (n <= sink->cap - sink->len) {
+        memcpy(sink->buf + sink->len, p, n);
+        sink->len += n;
+        sink->total += n;
+        return FG_OK;
+    }
+    return fg_sink_write_staged(sink, p, n);
+}
 
 static inline int
 fg_sink_byte(fg_sink_t *sink, unsigned char c)
