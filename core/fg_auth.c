@@ -347,13 +347,27 @@ fg_claim_or_null(const json_t *claims, const char *name)
 }
 
 
+/* 1 when item i of caps is one an item before it already is. */
+static int
+fg_capability_repeated(const json_t *caps, size_t i)
+{
+    size_t  j;
+
+    for (j = 0; j < i; j++) {
+        if (json_equal(json_array_get(caps, i), json_array_get(caps, j))) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+
 /* The capabilities claim in token order without duplicates. */
 static json_t *
 fg_dedup_capabilities(const json_t *caps)
 {
     json_t  *out;
-    size_t   i, j, n;
-    int      seen;
+    size_t   i, n;
 
     out = json_array();
     if (out == NULL) {
@@ -361,12 +375,9 @@ fg_dedup_capabilities(const json_t *caps)
     }
     n = json_array_size(caps);
     for (i = 0; i < n; i++) {
-        seen = 0;
-        for (j = 0; j < i && !seen; j++) {
-            seen = json_equal(json_array_get(caps, i),
-                              json_array_get(caps, j));
-        }
-        if (!seen && json_array_append(out, json_array_get(caps, i)) != 0) {
+        if (!fg_capability_repeated(caps, i)
+            && json_array_append(out, json_array_get(caps, i)) != 0)
+        {
             json_decref(out);
             return NULL;
         }
@@ -482,18 +493,12 @@ fg_write_claim(fg_rw_t *w, const json_t *claims, const char *name)
 static void
 fg_write_capabilities(fg_rw_t *w, const json_t *caps)
 {
-    size_t  i, j, n;
-    int     seen;
+    size_t  i, n;
 
     fg_rw_array(w);
     n = json_array_size(caps);
     for (i = 0; i < n; i++) {
-        seen = 0;
-        for (j = 0; j < i && !seen; j++) {
-            seen = json_equal(json_array_get(caps, i),
-                              json_array_get(caps, j));
-        }
-        if (!seen) {
+        if (!fg_capability_repeated(caps, i)) {
             fg_rw_json(w, json_array_get(caps, i));
         }
     }

@@ -1495,11 +1495,7 @@ static void
 fg_call_write_cost(fg_rw_t *w, const fg_call_record_args_t *a)
 {
     fg_rw_key(w, "cost");
-    if (a->cost != NULL) {
-        fg_rw_json(w, a->cost);
-    } else {
-        fg_rw_null(w);
-    }
+    fg_rw_json_or(w, a->cost, FG_RW_NULL);
 }
 
 
@@ -1518,12 +1514,7 @@ static void
 fg_call_write_labels(fg_rw_t *w, const fg_call_record_args_t *a)
 {
     fg_rw_key(w, "labels");
-    if (a->labels != NULL) {
-        fg_rw_json(w, a->labels);
-    } else {
-        fg_rw_object(w);
-        fg_rw_close(w);
-    }
+    fg_rw_json_or(w, a->labels, FG_RW_EMPTY_OBJECT);
 }
 
 
@@ -1532,12 +1523,7 @@ static void
 fg_call_write_checks(fg_rw_t *w, const fg_call_record_args_t *a)
 {
     fg_rw_key(w, "permissions_checked");
-    if (a->permissions_checked != NULL) {
-        fg_rw_json(w, a->permissions_checked);
-    } else {
-        fg_rw_array(w);
-        fg_rw_close(w);
-    }
+    fg_rw_json_or(w, a->permissions_checked, FG_RW_EMPTY_ARRAY);
     fg_rw_key(w, "policy_decision_sha256");
     fg_rw_string(w, a->policy_decision_sha256);
 }

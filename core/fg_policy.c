@@ -1896,12 +1896,8 @@ fg_policy_decision_write(const fg_decision_t *d, const json_t *input,
     fg_rw_string(&w, d->justification);
 
     fg_rw_key(&w, "permissions_checked");
-    if (json_is_array(a->permissions_checked)) {
-        fg_rw_json(&w, a->permissions_checked);
-    } else {
-        fg_rw_array(&w);
-        fg_rw_close(&w);
-    }
+    fg_rw_json_or(&w, json_is_array(a->permissions_checked)
+                      ? a->permissions_checked : NULL, FG_RW_EMPTY_ARRAY);
 
     fg_rw_record_type(&w, FG_RECORD_POLICY_DECISION);
 

@@ -251,6 +251,29 @@ fg_rw_json(fg_rw_t *w, const json_t *v)
 
 
 void
+fg_rw_json_or(fg_rw_t *w, const json_t *v, fg_rw_none_t none)
+{
+    if (v != NULL) {
+        fg_rw_json(w, v);
+        return;
+    }
+
+    switch (none) {
+    case FG_RW_EMPTY_OBJECT:
+        fg_rw_object(w);
+        fg_rw_close(w);
+        break;
+    case FG_RW_EMPTY_ARRAY:
+        fg_rw_array(w);
+        fg_rw_close(w);
+        break;
+    default:
+        fg_rw_null(w);
+    }
+}
+
+
+void
 fg_rw_time(fg_rw_t *w, time_t sec, long nsec)
 {
     char  buf[FG_TIME_MAX];

@@ -59,6 +59,10 @@ void fg_rw_int(fg_rw_t *w, int64_t v);                  /* |v| < 2^53 */
 void fg_rw_bool(fg_rw_t *w, int v);
 void fg_rw_null(fg_rw_t *w);
 void fg_rw_json(fg_rw_t *w, const json_t *v);
+
+/* v, or when v is NULL: null, {} or [] (what the field's absence means). */
+typedef enum { FG_RW_NULL, FG_RW_EMPTY_OBJECT, FG_RW_EMPTY_ARRAY } fg_rw_none_t;
+void fg_rw_json_or(fg_rw_t *w, const json_t *v, fg_rw_none_t none);
 void fg_rw_time(fg_rw_t *w, time_t sec, long nsec);     /* fg_time_format */
 
 /*

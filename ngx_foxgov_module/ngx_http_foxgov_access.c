@@ -925,8 +925,10 @@ ngx_http_foxgov_model_body(ngx_http_foxgov_ctx_t *ctx, ngx_str_t *bytes,
         if (i > FG_POLICY_MAX_BODY_POINTERS) {
             i = FG_POLICY_MAX_BODY_POINTERS;
         }
-        ngx_memcpy(&ptrs[n], bundle, i * sizeof(const char *));
-        n += i;
+        if (i > 0) {
+            ngx_memcpy(&ptrs[n], bundle, i * sizeof(const char *));
+            n += i;
+        }
     }
 
     return fg_call_body_view(ngx_http_foxgov_jcs(), ngx_http_foxgov_sha256(),

@@ -1001,9 +1001,11 @@ ngx_http_foxgov_credential(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     c = flcf->credentials->elts;
     for (i = 0; i + 1 < flcf->credentials->nelts; i++) {
+        /* "every tenant" has no data to compare (strncmp(NULL) is UB) */
         if (c[i].tenant.len == cred->tenant.len
-            && ngx_strncmp(c[i].tenant.data, cred->tenant.data,
-                           cred->tenant.len) == 0)
+            && (cred->tenant.len == 0
+                || ngx_strncmp(c[i].tenant.data, cred->tenant.data,
+                               cred->tenant.len) == 0))
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "a second \"foxgov_credential\" for %s%V "
