@@ -18,7 +18,7 @@
  * measured at about 100 MB/s on a 16 KiB chat body cannot meet that
  * budget; jansson also refuses integers beyond 64 bits that JSON and JCS
  * accept, and cannot bound nesting at run time.  docs/canonicalization.md
- * says more.  Records we build ourselves are jansson values and go through
+ * says more.  jansson values (what records embed) go through
  * fg_jcs_canonicalize_json() in fg_jcs_json.c, which shares the number
  * and string writers below.
  */

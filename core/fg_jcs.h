@@ -5,7 +5,7 @@
  *   - fg_jcs_canonicalize() reads JSON text (a request body, a record
  *     read from Redis or a ledger) strictly and writes its canonical bytes;
  *   - fg_jcs_canonicalize_json() writes the canonical bytes of a jansson
- *     value (records we build ourselves).
+ *     value (what the records we build embed: fg_record_write.h).
  * Both write through an fg_sink_t, so the output can be hashed as it is
  * produced without being held in memory.
  *

@@ -1,7 +1,9 @@
 /*
  * fg_record.h -- evidence records: the four record types of DESIGN.md
- * ("Records"), built as jansson objects, validated against the schemas
- * compiled into the library, and hashed:
+ * ("Records"), written in canonical form by their builders
+ * (fg_record_write.h; fg_auth, fg_policy and fg_call each write theirs),
+ * validated against the schemas compiled into the library where they are
+ * read (the ledger, the CLI), and hashed:
  *
  *     envelope_hash = lowercase hex sha256(JCS(record))
  *
