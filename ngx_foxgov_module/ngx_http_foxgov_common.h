@@ -116,10 +116,23 @@ typedef struct {
 } ngx_http_foxgov_bundle_t;
 
 
+/* foxgov_redis */
+typedef struct {
+    char                        ip[NGX_INET_ADDRSTRLEN + 1];
+    in_port_t                   port;
+    ngx_str_t                   unix_path;  /* NUL-ended; or empty */
+    ngx_msec_t                  connect_timeout;
+    ngx_msec_t                  timeout;
+} ngx_http_foxgov_redis_conf_t;
+
+
 typedef struct {
     ngx_http_foxgov_bundle_t   *bundle;     /* NULL: no bundle directive */
     ngx_shm_zone_t             *zone;
     ngx_uint_t                  token_cache;
+    ngx_http_foxgov_redis_conf_t *redis;    /* NULL: no foxgov_redis */
+    ngx_str_t                   spool_dir;  /* foxgov_spool */
+    uint64_t                    spool_max;
 } ngx_http_foxgov_main_conf_t;
 
 
@@ -386,6 +399,28 @@ ngx_int_t ngx_http_foxgov_evidence_keep(ngx_http_request_t *r, int rc,
 ngx_int_t ngx_http_foxgov_evidence_emit_bytes(ngx_http_request_t *r,
     ngx_http_foxgov_ctx_t *ctx, fg_record_type_t type, const ngx_str_t *bytes,
     char hash[FG_SHA256_HEX_LEN + 1]);
+
+
+/* ------------------------------------------------------------ transport */
+
+char *ngx_http_foxgov_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_foxgov_spool_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+/* The worker's connection and spool (init_process), and their end. */
+ngx_int_t ngx_http_foxgov_redis_start(ngx_cycle_t *cycle,
+    ngx_http_foxgov_main_conf_t *fmcf);
+void ngx_http_foxgov_redis_stop(ngx_cycle_t *cycle);
+
+/*
+ * Hand a record's canonical bytes to Redis (XADD to foxgov:ev:{tenant}),
+ * or to the spool while Redis does not take them.  NGX_DECLINED when no
+ * foxgov_redis is configured.
+ */
+ngx_int_t ngx_http_foxgov_redis_send(ngx_log_t *log, fg_record_type_t type,
+    const ngx_str_t *tenant, const char *hash, const u_char *rec,
+    size_t len);
 
 
 /* ----------------------------------------------------------- variables */

@@ -134,6 +134,16 @@ ngx_http_foxgov_evidence_emit_bytes(ngx_http_request_t *r,
 
     fg_hex_sha256(md, hash);
 
+    if (ngx_http_foxgov_redis_send(r->connection->log, type, &ctx->tenant,
+                                   hash, bytes->data, bytes->len)
+        == NGX_ERROR)
+    {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "foxgov: the %s record of %s cannot be sent",
+                      fg_record_type_name(type), ctx->execution_id);
+        return NGX_ERROR;
+    }
+
     ngx_http_foxgov_evidence_send(r, ctx, type, bytes->data, bytes->len,
                                   hash);
 

@@ -147,6 +147,20 @@ static ngx_command_t  ngx_http_foxgov_commands[] = {
       0,
       NULL },
 
+    { ngx_string("foxgov_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
+      ngx_http_foxgov_redis_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("foxgov_spool"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_foxgov_spool_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -255,7 +269,15 @@ ngx_http_foxgov_init_process(ngx_cycle_t *cycle)
     }
 
     fmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_foxgov_module);
-    if (fmcf == NULL || fmcf->bundle == NULL) {
+    if (fmcf == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_foxgov_redis_start(cycle, fmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (fmcf->bundle == NULL) {
         return NGX_OK;
     }
 
@@ -272,6 +294,8 @@ ngx_http_foxgov_exit_process(ngx_cycle_t *cycle)
     if (fmcf != NULL && fmcf->bundle != NULL) {
         ngx_http_foxgov_bundle_stop(fmcf->bundle);
     }
+
+    ngx_http_foxgov_redis_stop(cycle);
 
     fg_jcs_free(ngx_http_foxgov_worker_jcs);
     fg_sha256_free(ngx_http_foxgov_worker_sha256);
@@ -387,6 +411,19 @@ ngx_http_foxgov_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_conf_init_uint_value(fmcf->token_cache,
                              NGX_HTTP_FOXGOV_DEFAULT_CACHE);
+
+    /* records Redis does not take must have somewhere to wait */
+    if (fmcf->redis != NULL && fmcf->spool_dir.data == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"foxgov_redis\" needs \"foxgov_spool\": records "
+                      "Redis does not take wait in the spool");
+        return NGX_CONF_ERROR;
+    }
+    if (fmcf->redis == NULL && fmcf->spool_dir.data != NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"foxgov_spool\" without \"foxgov_redis\"");
+        return NGX_CONF_ERROR;
+    }
 
     if (fmcf->zone == NULL) {
         fmcf->zone = ngx_http_foxgov_zone_add(cf, &name,

@@ -1,0 +1,1003 @@
+
+/*
+ * ngx_http_foxgov_redis.c -- the evidence transport: each worker's one
+ * hiredis async connection to Redis on nginx's event loop, XADD of every
+ * record to foxgov:ev:{<tenant>} (DESIGN.md "Evidence transport"), and the
+ * spool (core/fg_spool, docs/spool.md) for the records Redis does not
+ * take.
+ *
+ * The rule that keeps every record and their order: a record is sent to
+ * Redis directly only while the connection is up and the spool is empty;
+ * otherwise it is appended to the spool.  A record sent and not
+ * acknowledged (the connection drops, a reply times out, Redis answers an
+ * error) is appended to the spool too.  When the connection is up the
+ * spool is drained in order, and emptied only once Redis has acknowledged
+ * every entry of it; until then new records go behind it, into it.  A
+ * record can so reach Redis twice (acknowledged, but the acknowledgement
+ * lost), never zero times: the ledger dedupes by envelope_hash.
+ *
+ * hiredis 0.14 on nginx (docs/development.md): the context's fd is
+ * wrapped in an ngx_connection_t for its events, level-triggered (hiredis
+ * reads once per call); the cleanup callback takes the events away and
+ * never closes the fd (hiredis does); connecting again happens from a
+ * timer with backoff and jitter, never from inside a callback; hiredis 0.14
+ * has no timeouts of its own, so a timer per connection attempt and per
+ * reply waited for frees the context when they pass.
+ */
+
+
+#include "ngx_http_foxgov_common.h"
+
+#include <dirent.h>
+
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+
+#include "fg_spool.h"
+
+
+#define NGX_HTTP_FOXGOV_REDIS_BACKOFF_MIN   100         /* ms */
+#define NGX_HTTP_FOXGOV_REDIS_BACKOFF_MAX   5000        /* ms */
+#define NGX_HTTP_FOXGOV_DRAIN_BATCH         256
+#define NGX_HTTP_FOXGOV_STREAM_MAX          (sizeof("foxgov:ev:{}") \
+                                             + FG_TENANT_ID_MAX)
+
+
+/* A record sent directly, kept until Redis acknowledges it. */
+typedef struct {
+    fg_record_type_t    type;
+    size_t              tenant_len;
+    char                tenant[FG_TENANT_ID_MAX + 1];
+    char                hash[FG_SHA256_HEX_LEN + 1];
+    size_t              len;
+    u_char              record[1];
+} ngx_http_foxgov_sent_t;
+
+
+typedef struct {
+    ngx_http_foxgov_redis_conf_t  *conf;
+    ngx_log_t                     *log;
+
+    redisAsyncContext             *ac;
+    ngx_connection_t              *c;
+    ngx_uint_t                     connected;
+    ngx_uint_t                     exiting;
+
+    ngx_event_t                    reconnect;
+    ngx_msec_t                     backoff;
+    ngx_event_t                    timeout;     /* connect, or a reply */
+    ngx_event_t                    flush;       /* sync the spool */
+    ngx_connection_t               dummy;       /* the timers' data */
+
+    ngx_uint_t                     inflight;    /* direct XADDs waiting */
+    ngx_uint_t                     draining;    /* drain XADDs waiting */
+    ngx_uint_t                     drain_failed;
+
+    fg_spool_t                    *spool;
+    u_char                         spool_path[NGX_MAX_PATH];
+
+    ngx_atomic_uint_t              sent, spooled, drained, failed;
+} ngx_http_foxgov_transport_t;
+
+
+static ngx_http_foxgov_transport_t  *ngx_http_foxgov_transport;
+
+
+static void ngx_http_foxgov_redis_connect(ngx_http_foxgov_transport_t *t);
+static void ngx_http_foxgov_redis_drop(ngx_http_foxgov_transport_t *t,
+    const char *why);
+static void ngx_http_foxgov_redis_drain(ngx_http_foxgov_transport_t *t);
+static ngx_int_t ngx_http_foxgov_redis_xadd(ngx_http_foxgov_transport_t *t,
+    fg_record_type_t type, const char *tenant, size_t tenant_len,
+    const char *hash, const u_char *rec, size_t len, redisCallbackFn *fn,
+    void *data);
+static void ngx_http_foxgov_spool_put(ngx_http_foxgov_transport_t *t,
+    fg_record_type_t type, const char *tenant, size_t tenant_len,
+    const char *hash, const u_char *rec, size_t len);
+
+
+/* ============================================================ config */
+
+char *
+ngx_http_foxgov_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_foxgov_main_conf_t *fmcf = conf;
+
+    ngx_str_t                     *value, s;
+    ngx_url_t                      u;
+    ngx_uint_t                     i;
+    ngx_http_foxgov_redis_conf_t  *rc;
+
+    if (fmcf->redis != NULL) {
+        return "is duplicate";
+    }
+
+    rc = ngx_pcalloc(cf->pool, sizeof(ngx_http_foxgov_redis_conf_t));
+    if (rc == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    rc->connect_timeout = 1000;
+    rc->timeout = 2000;
+
+    value = cf->args->elts;
+
+    if (ngx_strncmp(value[1].data, "unix:", 5) == 0) {
+        if (value[1].len <= 5 || value[1].len - 5 >= NGX_MAX_PATH) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid unix socket \"%V\" in "
+                               "\"foxgov_redis\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+        rc->unix_path.len = value[1].len - 5;
+        rc->unix_path.data = ngx_pnalloc(cf->pool, rc->unix_path.len + 1);
+        if (rc->unix_path.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+        ngx_memcpy(rc->unix_path.data, value[1].data + 5, rc->unix_path.len);
+        rc->unix_path.data[rc->unix_path.len] = '\0';
+
+    } else {
+        /* an IP address and a port: hiredis resolves names synchronously */
+        ngx_memzero(&u, sizeof(ngx_url_t));
+        u.url = value[1];
+        u.no_resolve = 1;
+
+        if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.no_port
+            || u.host.len == 0 || u.host.len >= sizeof(rc->ip)
+            || ngx_inet_addr(u.host.data, u.host.len) == INADDR_NONE)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid address \"%V\" in \"foxgov_redis\": "
+                               "an IPv4 address and a port, or unix:<path>",
+                               &value[1]);
+            return NGX_CONF_ERROR;
+        }
+        ngx_memcpy(rc->ip, u.host.data, u.host.len);
+        rc->ip[u.host.len] = '\0';
+        rc->port = u.port;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "connect_timeout=", 16) == 0) {
+            s.data = value[i].data + 16;
+            s.len = value[i].len - 16;
+            rc->connect_timeout = ngx_parse_time(&s, 0);
+            if (rc->connect_timeout == (ngx_msec_t) NGX_ERROR
+                || rc->connect_timeout == 0)
+            {
+                goto invalid;
+            }
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+            rc->timeout = ngx_parse_time(&s, 0);
+            if (rc->timeout == (ngx_msec_t) NGX_ERROR || rc->timeout == 0) {
+                goto invalid;
+            }
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    fmcf->redis = rc;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" in \"foxgov_redis\"",
+                       &value[i]);
+    return NGX_CONF_ERROR;
+}
+
+
+char *
+ngx_http_foxgov_spool_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_foxgov_main_conf_t *fmcf = conf;
+
+    ngx_str_t  *value, s;
+    ngx_uint_t  i;
+    off_t       max;
+
+    if (fmcf->spool_dir.data != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0 || value[1].len >= NGX_MAX_PATH - 32) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid directory \"%V\" in \"foxgov_spool\"",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    fmcf->spool_dir = value[1];
+    if (ngx_conf_full_name(cf->cycle, &fmcf->spool_dir, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    fmcf->spool_max = 1024 * 1024 * 1024;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        if (ngx_strncmp(value[i].data, "max_size=", 9) == 0) {
+            s.data = value[i].data + 9;
+            s.len = value[i].len - 9;
+            max = ngx_parse_offset(&s);
+            if (max == NGX_ERROR || max < 64 * 1024) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid value \"%V\" in \"foxgov_spool\":"
+                                   " max_size is at least 64k", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+            fmcf->spool_max = (uint64_t) max;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in \"foxgov_spool\"",
+                           &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* ====================================================== the adapter */
+
+static void
+ngx_http_foxgov_redis_event(ngx_event_t *ev)
+{
+    ngx_connection_t             *c = ev->data;
+    ngx_http_foxgov_transport_t  *t = c->data;
+
+    if (t->ac == NULL) {
+        return;
+    }
+
+    if (ev->write) {
+        redisAsyncHandleWrite(t->ac);
+    } else {
+        redisAsyncHandleRead(t->ac);
+    }
+}
+
+
+static void
+ngx_http_foxgov_redis_add(ngx_event_t *ev, ngx_int_t event)
+{
+    if (!ev->active) {
+        /* level-triggered: hiredis reads and writes once per call */
+        (void) ngx_add_event(ev, event, NGX_LEVEL_EVENT);
+    }
+}
+
+
+static void
+ngx_http_foxgov_redis_del(ngx_event_t *ev, ngx_int_t event)
+{
+    if (ev->active) {
+        (void) ngx_del_event(ev, event, 0);
+    }
+}
+
+
+static void
+ngx_http_foxgov_redis_add_read(void *data)
+{
+    ngx_http_foxgov_transport_t  *t = data;
+
+    ngx_http_foxgov_redis_add(t->c->read, NGX_READ_EVENT);
+}
+
+
+static void
+ngx_http_foxgov_redis_del_read(void *data)
+{
+    ngx_http_foxgov_transport_t  *t = data;
+
+    ngx_http_foxgov_redis_del(t->c->read, NGX_READ_EVENT);
+}
+
+
+static void
+ngx_http_foxgov_redis_add_write(void *data)
+{
+    ngx_http_foxgov_transport_t  *t = data;
+
+    ngx_http_foxgov_redis_add(t->c->write, NGX_WRITE_EVENT);
+}
+
+
+static void
+ngx_http_foxgov_redis_del_write(void *data)
+{
+    ngx_http_foxgov_transport_t  *t = data;
+
+    ngx_http_foxgov_redis_del(t->c->write, NGX_WRITE_EVENT);
+}
+
+
+/* hiredis is done with the context: its fd is closed by hiredis, not us */
+static void
+ngx_http_foxgov_redis_cleanup(void *data)
+{
+    ngx_http_foxgov_transport_t  *t = data;
+
+    if (t->c == NULL) {
+        return;
+    }
+
+    ngx_http_foxgov_redis_del(t->c->read, NGX_READ_EVENT);
+    ngx_http_foxgov_redis_del(t->c->write, NGX_WRITE_EVENT);
+
+    t->c->fd = (ngx_socket_t) -1;
+    ngx_free_connection(t->c);
+    t->c = NULL;
+}
+
+
+/* ====================================================== connection */
+
+static void
+ngx_http_foxgov_redis_schedule(ngx_http_foxgov_transport_t *t)
+{
+    ngx_msec_t  delay;
+
+    if (t->exiting || t->reconnect.timer_set) {
+        return;
+    }
+
+    /* backoff with jitter, so the workers do not come back in step */
+    delay = t->backoff + (ngx_msec_t) ngx_random() % (t->backoff / 2 + 1);
+
+    t->backoff *= 2;
+    if (t->backoff > NGX_HTTP_FOXGOV_REDIS_BACKOFF_MAX) {
+        t->backoff = NGX_HTTP_FOXGOV_REDIS_BACKOFF_MAX;
+    }
+
+    ngx_add_timer(&t->reconnect, delay);
+}
+
+
+static void
+ngx_http_foxgov_redis_on_connect(const redisAsyncContext *ac, int status)
+{
+    ngx_http_foxgov_transport_t  *t = ac->ev.data;
+
+    if (t->timeout.timer_set) {
+        ngx_del_timer(&t->timeout);
+    }
+
+    if (status != REDIS_OK) {
+        /* hiredis frees the context after this callback */
+        ngx_log_error(NGX_LOG_WARN, t->log, 0,
+                      "foxgov: redis: cannot connect: %s",
+                      ac->errstr[0] ? ac->errstr : "error");
+        t->ac = NULL;
+        t->connected = 0;
+        ngx_http_foxgov_redis_schedule(t);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, t->log, 0, "foxgov: redis: connected");
+
+    t->connected = 1;
+    t->backoff = NGX_HTTP_FOXGOV_REDIS_BACKOFF_MIN;
+
+    ngx_http_foxgov_redis_drain(t);
+}
+
+
+static void
+ngx_http_foxgov_redis_on_disconnect(const redisAsyncContext *ac, int status)
+{
+    ngx_http_foxgov_transport_t  *t = ac->ev.data;
+
+    if (status != REDIS_OK) {
+        ngx_log_error(NGX_LOG_WARN, t->log, 0,
+                      "foxgov: redis: connection lost: %s",
+                      ac->errstr[0] ? ac->errstr : "closed");
+    }
+
+    t->ac = NULL;
+    t->connected = 0;
+
+    if (t->timeout.timer_set) {
+        ngx_del_timer(&t->timeout);
+    }
+
+    ngx_http_foxgov_redis_schedule(t);
+}
+
+
+static void
+ngx_http_foxgov_redis_connect(ngx_http_foxgov_transport_t *t)
+{
+    redisAsyncContext  *ac;
+    ngx_connection_t   *c;
+
+    if (t->ac != NULL || t->exiting) {
+        return;
+    }
+
+    if (t->conf->unix_path.len) {
+        ac = redisAsyncConnectUnix((char *) t->conf->unix_path.data);
+    } else {
+        ac = redisAsyncConnect(t->conf->ip, (int) t->conf->port);
+    }
+
+    if (ac == NULL || ac->err) {
+        ngx_log_error(NGX_LOG_WARN, t->log, 0,
+                      "foxgov: redis: cannot connect: %s",
+                      ac != NULL ? ac->errstr : "out of memory");
+        if (ac != NULL) {
+            redisAsyncFree(ac);
+        }
+        ngx_http_foxgov_redis_schedule(t);
+        return;
+    }
+
+    c = ngx_get_connection(ac->c.fd, t->log);
+    if (c == NULL) {
+        redisAsyncFree(ac);
+        ngx_http_foxgov_redis_schedule(t);
+        return;
+    }
+
+    c->data = t;
+    c->read->handler = ngx_http_foxgov_redis_event;
+    c->write->handler = ngx_http_foxgov_redis_event;
+    c->read->log = t->log;
+    c->write->log = t->log;
+
+    t->c = c;
+    t->ac = ac;
+
+    ac->ev.data = t;
+    ac->ev.addRead = ngx_http_foxgov_redis_add_read;
+    ac->ev.delRead = ngx_http_foxgov_redis_del_read;
+    ac->ev.addWrite = ngx_http_foxgov_redis_add_write;
+    ac->ev.delWrite = ngx_http_foxgov_redis_del_write;
+    ac->ev.cleanup = ngx_http_foxgov_redis_cleanup;
+
+    (void) redisAsyncSetConnectCallback(ac,
+                                        ngx_http_foxgov_redis_on_connect);
+    (void) redisAsyncSetDisconnectCallback(ac,
+                                        ngx_http_foxgov_redis_on_disconnect);
+
+    /* the connect completes when the socket is writable */
+    ngx_http_foxgov_redis_add_write(t);
+
+    ngx_add_timer(&t->timeout, t->conf->connect_timeout);
+}
+
+
+/* Give the connection up (from a timer, never inside a hiredis call). */
+static void
+ngx_http_foxgov_redis_drop(ngx_http_foxgov_transport_t *t, const char *why)
+{
+    redisAsyncContext  *ac;
+
+    ac = t->ac;
+    if (ac == NULL) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, t->log, 0, "foxgov: redis: %s", why);
+
+    /*
+     * Every reply waited for is called back with none (its record goes to
+     * the spool), then the disconnect callback, then cleanup; the
+     * disconnect callback is not called for a connection never made.
+     */
+    redisAsyncFree(ac);
+
+    t->ac = NULL;
+    t->connected = 0;
+
+    ngx_http_foxgov_redis_schedule(t);
+}
+
+
+static void
+ngx_http_foxgov_redis_timeout(ngx_event_t *ev)
+{
+    ngx_connection_t             *c = ev->data;
+    ngx_http_foxgov_transport_t  *t = c->data;
+
+    ngx_http_foxgov_redis_drop(t, t->connected
+                               ? "no reply within timeout= (given up)"
+                               : "not connected within connect_timeout=");
+}
+
+
+static void
+ngx_http_foxgov_redis_reconnect(ngx_event_t *ev)
+{
+    ngx_connection_t  *c = ev->data;
+
+    ngx_http_foxgov_redis_connect(c->data);
+}
+
+
+/* A reply is waited for: its timer runs while anything is in flight. */
+static void
+ngx_http_foxgov_redis_waiting(ngx_http_foxgov_transport_t *t)
+{
+    if (t->inflight + t->draining > 0) {
+        ngx_add_timer(&t->timeout, t->conf->timeout);
+
+    } else if (t->timeout.timer_set) {
+        ngx_del_timer(&t->timeout);
+    }
+}
+
+
+/* ========================================================== records */
+
+static ngx_int_t
+ngx_http_foxgov_redis_xadd(ngx_http_foxgov_transport_t *t,
+    fg_record_type_t type, const char *tenant, size_t tenant_len,
+    const char *hash, const u_char *rec, size_t len, redisCallbackFn *fn,
+    void *data)
+{
+    u_char       stream[NGX_HTTP_FOXGOV_STREAM_MAX], obs[64], *p;
+    const char  *argv[11];
+    size_t       argvlen[11];
+    const char  *name;
+
+    p = ngx_snprintf(stream, sizeof(stream), "foxgov:ev:{%*s}",
+                     tenant_len, tenant);
+    name = fg_record_type_name(type);
+
+    argv[0] = "XADD";           argvlen[0] = 4;
+    argv[1] = (char *) stream;  argvlen[1] = (size_t) (p - stream);
+    argv[2] = "*";              argvlen[2] = 1;
+    argv[3] = "t";              argvlen[3] = 1;
+    argv[4] = name;             argvlen[4] = ngx_strlen(name);
+    argv[5] = "h";              argvlen[5] = 1;
+    argv[6] = hash;             argvlen[6] = FG_SHA256_HEX_LEN;
+    argv[7] = "r";              argvlen[7] = 1;
+    argv[8] = (char *) rec;     argvlen[8] = len;
+    argv[9] = "o";              argvlen[9] = 1;
+
+    p = ngx_snprintf(obs, sizeof(obs), "{\"gateway_pid\":%P}", ngx_pid);
+    argv[10] = (char *) obs;    argvlen[10] = (size_t) (p - obs);
+
+    if (redisAsyncCommandArgv(t->ac, fn, data, 11, argv, argvlen)
+        != REDIS_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_foxgov_redis_acked(redisReply *reply)
+{
+    return reply != NULL && reply->type == REDIS_REPLY_STRING;
+}
+
+
+static void
+ngx_http_foxgov_redis_on_sent(redisAsyncContext *ac, void *r, void *data)
+{
+    redisReply                   *reply = r;
+    ngx_http_foxgov_sent_t       *s = data;
+    ngx_http_foxgov_transport_t  *t = ac->ev.data;
+
+    t->inflight--;
+
+    if (ngx_http_foxgov_redis_acked(reply)) {
+        t->sent++;
+
+    } else {
+        if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, t->log, 0,
+                          "foxgov: redis refused a %s record: %*s",
+                          fg_record_type_name(s->type), reply->len,
+                          reply->str);
+        }
+        /* not acknowledged: kept, to be sent again from the spool */
+        ngx_http_foxgov_spool_put(t, s->type, s->tenant, s->tenant_len,
+                                  s->hash, s->record, s->len);
+    }
+
+    ngx_free(s);
+
+    if (!t->exiting) {
+        ngx_http_foxgov_redis_waiting(t);
+    }
+}
+
+
+static void
+ngx_http_foxgov_redis_on_drained(redisAsyncContext *ac, void *r, void *data)
+{
+    redisReply                   *reply = r;
+    ngx_http_foxgov_transport_t  *t = ac->ev.data;
+    fg_error_t                    err;
+
+    (void) data;
+
+    t->draining--;
+
+    if (ngx_http_foxgov_redis_acked(reply)) {
+        t->drained++;
+    } else {
+        /* the spool keeps it: the whole spool is sent again later */
+        t->drain_failed = 1;
+    }
+
+    if (t->draining > 0 || t->exiting) {
+        return;
+    }
+
+    if (t->drain_failed) {
+        t->drain_failed = 0;
+        fg_spool_rewind(t->spool);
+        ngx_http_foxgov_redis_waiting(t);
+        return;
+    }
+
+    /* read on where this batch ended; when it was the end, empty it */
+    ngx_http_foxgov_redis_drain(t);
+
+    if (t->draining == 0 && t->spool != NULL
+        && fg_spool_entries(t->spool) > 0 && t->ac != NULL
+        && t->connected)
+    {
+        /* the drain reached the end and every entry is acknowledged */
+        if (fg_spool_truncate(t->spool, &err) != FG_OK) {
+            ngx_log_error(NGX_LOG_ALERT, t->log, 0,
+                          "foxgov: the spool cannot be emptied: %s", err.msg);
+        }
+    }
+
+    ngx_http_foxgov_redis_waiting(t);
+}
+
+
+/*
+ * Send the next batch of spool entries.  Leaves t->draining 0 when the
+ * spool has no entry left to read (all of it was sent).
+ */
+static void
+ngx_http_foxgov_redis_drain(ngx_http_foxgov_transport_t *t)
+{
+    fg_spool_entry_t  e;
+    fg_error_t        err;
+    ngx_uint_t        n;
+    int               rc;
+
+    if (t->spool == NULL || !t->connected || t->ac == NULL) {
+        return;
+    }
+
+    for (n = 0; n < NGX_HTTP_FOXGOV_DRAIN_BATCH; n++) {
+        rc = fg_spool_next(t->spool, &e, &err);
+        if (rc == FG_SPOOL_MORE) {
+            break;
+        }
+        if (rc != FG_OK) {
+            ngx_log_error(NGX_LOG_ALERT, t->log, 0,
+                          "foxgov: the spool cannot be read: %s", err.msg);
+            break;
+        }
+
+        if (ngx_http_foxgov_redis_xadd(t, e.type, e.tenant, e.tenant_len,
+                                       e.hash, e.record, e.record_len,
+                                       ngx_http_foxgov_redis_on_drained,
+                                       NULL)
+            != NGX_OK)
+        {
+            t->drain_failed = 1;
+            break;
+        }
+        t->draining++;
+    }
+
+    if (t->draining == 0 && t->drain_failed) {
+        t->drain_failed = 0;
+        fg_spool_rewind(t->spool);
+    }
+
+    ngx_http_foxgov_redis_waiting(t);
+}
+
+
+static void
+ngx_http_foxgov_spool_flush(ngx_event_t *ev)
+{
+    ngx_connection_t             *c = ev->data;
+    ngx_http_foxgov_transport_t  *t = c->data;
+    fg_error_t                    err;
+
+    if (t->spool != NULL && fg_spool_sync(t->spool, &err) != FG_OK) {
+        ngx_log_error(NGX_LOG_ALERT, t->log, 0,
+                      "foxgov: the spool cannot be written: %s", err.msg);
+    }
+}
+
+
+static void
+ngx_http_foxgov_spool_put(ngx_http_foxgov_transport_t *t,
+    fg_record_type_t type, const char *tenant, size_t tenant_len,
+    const char *hash, const u_char *rec, size_t len)
+{
+    fg_spool_entry_t  e;
+    fg_error_t        err;
+
+    ngx_memzero(&e, sizeof(e));
+    e.type = type;
+    e.tenant = tenant;
+    e.tenant_len = tenant_len;
+    e.hash = hash;
+    e.record = rec;
+    e.record_len = len;
+
+    if (t->spool == NULL || fg_spool_append(t->spool, &e, &err) != FG_OK) {
+        t->failed++;
+        ngx_log_error(NGX_LOG_ALERT, t->log, 0,
+                      "foxgov: a %s record (%s) is neither in redis nor in "
+                      "the spool: %s", fg_record_type_name(type), hash,
+                      t->spool == NULL ? "no spool" : err.msg);
+        return;
+    }
+
+    t->spooled++;
+
+    if (t->exiting) {
+        ngx_http_foxgov_spool_flush(&t->flush);
+
+    } else if (!t->flush.posted) {
+        /* one fsync for every record of this turn of the event loop */
+        ngx_post_event(&t->flush, &ngx_posted_events);
+    }
+}
+
+
+ngx_int_t
+ngx_http_foxgov_redis_send(ngx_log_t *log, fg_record_type_t type,
+    const ngx_str_t *tenant, const char *hash, const u_char *rec,
+    size_t len)
+{
+    ngx_http_foxgov_sent_t       *s;
+    ngx_http_foxgov_transport_t  *t = ngx_http_foxgov_transport;
+
+    if (t == NULL) {
+        return NGX_DECLINED;            /* no foxgov_redis: the debug log */
+    }
+
+    if (tenant->len == 0 || tenant->len > FG_TENANT_ID_MAX) {
+        return NGX_ERROR;
+    }
+
+    if (!t->connected || t->ac == NULL || t->draining > 0
+        || fg_spool_entries(t->spool) > 0)
+    {
+        /* behind what the spool holds, in order */
+        ngx_http_foxgov_spool_put(t, type, (char *) tenant->data,
+                                  tenant->len, hash, rec, len);
+        return NGX_OK;
+    }
+
+    s = ngx_alloc(sizeof(ngx_http_foxgov_sent_t) + len, log);
+    if (s == NULL) {
+        ngx_http_foxgov_spool_put(t, type, (char *) tenant->data,
+                                  tenant->len, hash, rec, len);
+        return NGX_OK;
+    }
+
+    s->type = type;
+    s->tenant_len = tenant->len;
+    ngx_memcpy(s->tenant, tenant->data, tenant->len);
+    ngx_memcpy(s->hash, hash, FG_SHA256_HEX_LEN);
+    s->hash[FG_SHA256_HEX_LEN] = '\0';
+    s->len = len;
+    ngx_memcpy(s->record, rec, len);
+
+    if (ngx_http_foxgov_redis_xadd(t, type, s->tenant, s->tenant_len,
+                                   s->hash, s->record, len,
+                                   ngx_http_foxgov_redis_on_sent, s)
+        != NGX_OK)
+    {
+        ngx_http_foxgov_spool_put(t, type, s->tenant, s->tenant_len,
+                                  s->hash, s->record, len);
+        ngx_free(s);
+        return NGX_OK;
+    }
+
+    t->inflight++;
+    if (t->inflight + t->draining == 1) {
+        ngx_http_foxgov_redis_waiting(t);
+    }
+
+    return NGX_OK;
+}
+
+
+/* ===================================================== worker start */
+
+/* Move the entries of spool files no live worker holds into ours. */
+static void
+ngx_http_foxgov_spool_adopt(ngx_http_foxgov_transport_t *t,
+    ngx_str_t *dir)
+{
+    DIR               *d;
+    struct dirent     *de;
+    fg_spool_t        *other;
+    fg_spool_entry_t   e;
+    fg_error_t         err;
+    uint64_t           torn, n;
+    u_char             path[NGX_MAX_PATH], *p;
+    int                rc;
+
+    d = opendir((char *) dir->data);
+    if (d == NULL) {
+        return;
+    }
+
+    while ((de = readdir(d)) != NULL) {
+        if (ngx_strncmp(de->d_name, "spool-", 6) != 0
+            || ngx_strlen(de->d_name) < 10
+            || ngx_strcmp(de->d_name + ngx_strlen(de->d_name) - 4, ".fgs")
+               != 0)
+        {
+            continue;
+        }
+
+        p = ngx_snprintf(path, sizeof(path) - 1, "%V/%s", dir, de->d_name);
+        *p = '\0';
+
+        if (ngx_strcmp(path, t->spool_path) == 0) {
+            continue;
+        }
+
+        other = fg_spool_open((char *) path, 0, &torn, &err);
+        if (other == NULL) {
+            if (err.code != FG_ERR_IO) {
+                ngx_log_error(NGX_LOG_ALERT, t->log, 0,
+                              "foxgov: spool %s left as it is: %s", path,
+                              err.msg);
+            }
+            continue;               /* a live worker's, or not readable */
+        }
+
+        if (torn > 0) {
+            ngx_log_error(NGX_LOG_WARN, t->log, 0,
+                          "foxgov: spool %s: a torn last entry of %uL "
+                          "bytes was cut", path, torn);
+        }
+
+        n = 0;
+        while ((rc = fg_spool_next(other, &e, &err)) == FG_OK) {
+            if (fg_spool_append(t->spool, &e, &err) != FG_OK) {
+                break;
+            }
+            n++;
+        }
+
+        if (rc == FG_SPOOL_MORE && fg_spool_sync(t->spool, &err) == FG_OK) {
+            unlink((char *) path);
+            ngx_log_error(NGX_LOG_NOTICE, t->log, 0,
+                          "foxgov: adopted %uL records from spool %s", n,
+                          path);
+        } else {
+            ngx_log_error(NGX_LOG_ALERT, t->log, 0,
+                          "foxgov: spool %s not adopted: %s", path, err.msg);
+        }
+
+        fg_spool_close(other);
+    }
+
+    closedir(d);
+}
+
+
+ngx_int_t
+ngx_http_foxgov_redis_start(ngx_cycle_t *cycle,
+    ngx_http_foxgov_main_conf_t *fmcf)
+{
+    ngx_http_foxgov_transport_t  *t;
+    fg_error_t                    err;
+    uint64_t                      torn;
+    u_char                       *p;
+
+    if (fmcf->redis == NULL) {
+        return NGX_OK;
+    }
+
+    t = ngx_pcalloc(cycle->pool, sizeof(ngx_http_foxgov_transport_t));
+    if (t == NULL) {
+        return NGX_ERROR;
+    }
+
+    t->conf = fmcf->redis;
+    t->log = cycle->log;
+    t->backoff = NGX_HTTP_FOXGOV_REDIS_BACKOFF_MIN;
+
+    t->dummy.fd = (ngx_socket_t) -1;
+    t->dummy.data = t;
+    t->reconnect.handler = ngx_http_foxgov_redis_reconnect;
+    t->reconnect.data = &t->dummy;
+    t->reconnect.log = t->log;
+    t->reconnect.cancelable = 1;
+    t->timeout.handler = ngx_http_foxgov_redis_timeout;
+    t->timeout.data = &t->dummy;
+    t->timeout.log = t->log;
+    t->timeout.cancelable = 1;
+    t->flush.handler = ngx_http_foxgov_spool_flush;
+    t->flush.data = &t->dummy;
+    t->flush.log = t->log;
+
+    p = ngx_snprintf(t->spool_path, sizeof(t->spool_path) - 1,
+                     "%V/spool-%P.fgs", &fmcf->spool_dir, ngx_pid);
+    *p = '\0';
+
+    t->spool = fg_spool_open((char *) t->spool_path, fmcf->spool_max, &torn,
+                             &err);
+    if (t->spool == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "foxgov: the spool cannot be opened: %s", err.msg);
+        return NGX_ERROR;
+    }
+
+    ngx_http_foxgov_spool_adopt(t, &fmcf->spool_dir);
+
+    ngx_http_foxgov_transport = t;
+
+    ngx_http_foxgov_redis_connect(t);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_foxgov_redis_stop(ngx_cycle_t *cycle)
+{
+    ngx_http_foxgov_transport_t  *t = ngx_http_foxgov_transport;
+    fg_error_t                    err;
+
+    (void) cycle;
+
+    if (t == NULL) {
+        return;
+    }
+
+    t->exiting = 1;
+
+    if (t->ac != NULL) {
+        /* what is waited for is spooled, for the next worker to adopt */
+        redisAsyncFree(t->ac);
+        t->ac = NULL;
+    }
+
+    if (t->spool != NULL) {
+        if (fg_spool_sync(t->spool, &err) != FG_OK) {
+            ngx_log_error(NGX_LOG_ALERT, t->log, 0,
+                          "foxgov: the spool cannot be written: %s", err.msg);
+        }
+        if (fg_spool_entries(t->spool) == 0) {
+            unlink((char *) t->spool_path);
+        }
+        fg_spool_close(t->spool);
+        t->spool = NULL;
+    }
+
+    ngx_http_foxgov_transport = NULL;
+}

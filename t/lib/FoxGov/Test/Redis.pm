@@ -1,0 +1,110 @@
+package FoxGov::Test::Redis;
+
+# A real redis-server for a test: on a loopback port, in a temp dir, with
+# the durability the quickstart uses (appendonly, appendfsync always), so
+# a SIGKILL and a restart keep what it acknowledged.  Stopped at the end
+# of the test whatever happens.
+
+use strict;
+use warnings;
+
+use File::Temp qw(tempdir);
+use IO::Socket::INET;
+use POSIX qw(WNOHANG);
+use Redis;
+use Time::HiRes qw(sleep time);
+
+my @LIVE;
+
+sub new {
+    my ($class, %o) = @_;
+
+    my $self = bless {
+        dir  => $o{dir} // tempdir('foxgov-redis-XXXXXXXX', TMPDIR => 1,
+                                   CLEANUP => 1),
+        port => $o{port} // free_port(),
+    }, $class;
+    push @LIVE, $self;
+    return $self;
+}
+
+sub free_port {
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Proto => 'tcp', ReuseAddr => 1)
+        or die "cannot bind a loopback port: $!";
+    my $p = $s->sockport;
+    close $s;
+    return $p;
+}
+
+sub port { return $_[0]{port} }
+sub dir  { return $_[0]{dir} }
+sub addr { return "127.0.0.1:$_[0]{port}" }
+
+sub start {
+    my ($self) = @_;
+
+    my $pid = fork();
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        open STDOUT, '>>', "$self->{dir}/redis.out";
+        open STDERR, '>&', \*STDOUT;
+        exec 'redis-server', '--port', $self->{port}, '--bind', '127.0.0.1',
+            '--dir', $self->{dir}, '--appendonly', 'yes',
+            '--appendfsync', 'always', '--save', '', '--daemonize', 'no',
+            '--protected-mode', 'no';
+        POSIX::_exit(127);
+    }
+    $self->{pid} = $pid;
+
+    my $deadline = time() + 10;
+    while (time() < $deadline) {
+        my $r = eval { $self->client };
+        if ($r && eval { $r->ping }) {
+            $r->quit;
+            return $self;
+        }
+        die "redis-server exited" if waitpid($pid, WNOHANG) == $pid;
+        sleep 0.05;
+    }
+    die "redis-server did not start on $self->{port}";
+}
+
+# SIGKILL (kill(9)) or SIGTERM (stop): it is gone when this returns.
+sub kill9 { $_[0]->_signal('KILL') }
+sub stop  { $_[0]->_signal('TERM') }
+
+sub _signal {
+    my ($self, $sig) = @_;
+    my $pid = delete $self->{pid} or return;
+    kill $sig, $pid;
+    waitpid $pid, 0;
+}
+
+sub client {
+    my ($self) = @_;
+    return Redis->new(server => $self->addr, reconnect => 0,
+                      cnx_timeout => 2, read_timeout => 5);
+}
+
+# The entries of a tenant's stream: [{id, t, h, r, o}, ...], oldest first.
+sub entries {
+    my ($self, $tenant) = @_;
+    my $r = $self->client;
+    my @out;
+    for my $e (@{ [ $r->xrange("foxgov:ev:{$tenant}", '-', '+') ] }) {
+        my ($id, $fields) = @$e;
+        my %f = @$fields;
+        push @out, { id => $id, %f };
+    }
+    $r->quit;
+    return @out;
+}
+
+END {
+    for my $s (@LIVE) {
+        $s->_signal('KILL') if $s->{pid};
+    }
+}
+
+1;
