@@ -501,11 +501,13 @@ ngx_http_foxgov_redis_drop(ngx_http_foxgov_transport_t *t, const char *why)
      * Every reply waited for is called back with none (its record goes to
      * the spool), then the disconnect callback, then cleanup; the
      * disconnect callback is not called for a connection never made.
+     * Not connected any more from here on: nothing is sent while hiredis
+     * calls back.
      */
+    t->connected = 0;
     redisAsyncFree(ac);
 
     t->ac = NULL;
-    t->connected = 0;
 
     ngx_http_foxgov_redis_schedule(t);
 }
@@ -980,6 +982,7 @@ ngx_http_foxgov_redis_stop(ngx_cycle_t *cycle)
     }
 
     t->exiting = 1;
+    t->connected = 0;
 
     if (t->ac != NULL) {
         /* what is waited for is spooled, for the next worker to adopt */
