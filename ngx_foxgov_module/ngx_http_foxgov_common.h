@@ -123,6 +123,10 @@ typedef struct {
     ngx_str_t                   unix_path;  /* NUL-ended; or empty */
     ngx_msec_t                  connect_timeout;
     ngx_msec_t                  timeout;
+    ngx_str_t                   password;   /* password_file=; or empty */
+    ngx_int_t                   db;         /* db=; -1: the default */
+    u_char                     *file;       /* where it was written, for */
+    ngx_uint_t                  line;       /* what is checked at merge */
 } ngx_http_foxgov_redis_conf_t;
 
 
@@ -133,6 +137,8 @@ typedef struct {
     ngx_http_foxgov_redis_conf_t *redis;    /* NULL: no foxgov_redis */
     ngx_str_t                   spool_dir;  /* foxgov_spool */
     uint64_t                    spool_max;
+    u_char                     *spool_file; /* where it was written */
+    ngx_uint_t                  spool_line;
 } ngx_http_foxgov_main_conf_t;
 
 
@@ -399,6 +405,11 @@ ngx_int_t ngx_http_foxgov_evidence_keep(ngx_http_request_t *r, int rc,
 ngx_int_t ngx_http_foxgov_evidence_emit_bytes(ngx_http_request_t *r,
     ngx_http_foxgov_ctx_t *ctx, fg_record_type_t type, const ngx_str_t *bytes,
     char hash[FG_SHA256_HEX_LEN + 1]);
+
+
+/* A secret read from a file at configuration time (module.c). */
+ngx_int_t ngx_http_foxgov_read_secret(ngx_conf_t *cf, ngx_str_t *file,
+    const char *what, size_t max, ngx_str_t *text);
 
 
 /* ------------------------------------------------------------ transport */

@@ -148,7 +148,7 @@ static ngx_command_t  ngx_http_foxgov_commands[] = {
       NULL },
 
     { ngx_string("foxgov_redis"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_foxgov_redis_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
@@ -416,12 +416,14 @@ ngx_http_foxgov_init_main_conf(ngx_conf_t *cf, void *conf)
     if (fmcf->redis != NULL && fmcf->spool_dir.data == NULL) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"foxgov_redis\" needs \"foxgov_spool\": records "
-                      "Redis does not take wait in the spool");
+                      "Redis does not take wait in the spool, in %s:%ui",
+                      fmcf->redis->file, fmcf->redis->line);
         return NGX_CONF_ERROR;
     }
     if (fmcf->redis == NULL && fmcf->spool_dir.data != NULL) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "\"foxgov_spool\" without \"foxgov_redis\"");
+                      "\"foxgov_spool\" without \"foxgov_redis\" in %s:%ui",
+                      fmcf->spool_file, fmcf->spool_line);
         return NGX_CONF_ERROR;
     }
 
@@ -1053,42 +1055,11 @@ ngx_http_foxgov_credential(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
-    if (ngx_conf_full_name(cf->cycle, &file, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_http_foxgov_read_conf_file(cf, &file,
-                                       NGX_HTTP_FOXGOV_CREDENTIAL_MAX, &text)
+    if (ngx_http_foxgov_read_secret(cf, &file, "credential",
+                                    NGX_HTTP_FOXGOV_CREDENTIAL_MAX, &text)
         != NGX_OK)
     {
         return NGX_CONF_ERROR;
-    }
-
-    /* one line; trailing white space and newlines are not the secret */
-    while (text.len > 0
-           && (text.data[text.len - 1] == '\n'
-               || text.data[text.len - 1] == '\r'
-               || text.data[text.len - 1] == ' '
-               || text.data[text.len - 1] == '\t'))
-    {
-        text.len--;
-    }
-
-    if (text.len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "credential file \"%V\" is empty", &file);
-        return NGX_CONF_ERROR;
-    }
-
-    for (p = text.data; p < text.data + text.len; p++) {
-        if (*p < 0x21 || *p > 0x7e) {
-            /* never quote the secret, not even in part */
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "credential file \"%V\" holds a byte that "
-                               "cannot be sent in a header (at offset %uz)",
-                               &file, (size_t) (p - text.data));
-            return NGX_CONF_ERROR;
-        }
     }
 
     cred->secret = text;
@@ -1205,6 +1176,58 @@ ngx_http_foxgov_token_cache_conf(ngx_conf_t *cf, ngx_command_t *cmd,
  * Read a small file at configuration time into cf->pool (NUL-terminated,
  * not counted in out->len).  Errors name the file.
  */
+/*
+ * A secret from a file (a provider credential, Redis's password): one
+ * line of printable ASCII, trailing white space and newlines dropped.
+ * what names it in errors, which never quote the secret.
+ */
+ngx_int_t
+ngx_http_foxgov_read_secret(ngx_conf_t *cf, ngx_str_t *file,
+    const char *what, size_t max, ngx_str_t *text)
+{
+    u_char  *p;
+
+    if (ngx_conf_full_name(cf->cycle, file, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_foxgov_read_conf_file(cf, file, max, text) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* one line; trailing white space and newlines are not the secret */
+    while (text->len > 0
+           && (text->data[text->len - 1] == '\n'
+               || text->data[text->len - 1] == '\r'
+               || text->data[text->len - 1] == ' '
+               || text->data[text->len - 1] == '\t'))
+    {
+        text->len--;
+    }
+
+    if (text->len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s file \"%V\" is empty",
+                           what, file);
+        return NGX_ERROR;
+    }
+
+    for (p = text->data; p < text->data + text->len; p++) {
+        if (*p < 0x21 || *p > 0x7e) {
+            /* never quote the secret, not even in part */
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "%s file \"%V\" holds a byte that cannot be "
+                               "sent in a header (at offset %uz)", what,
+                               file, (size_t) (p - text->data));
+            return NGX_ERROR;
+        }
+    }
+
+    text->data[text->len] = '\0';
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_foxgov_read_conf_file(ngx_conf_t *cf, ngx_str_t *path, size_t max,
     ngx_str_t *out)

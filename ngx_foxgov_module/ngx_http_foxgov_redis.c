@@ -120,6 +120,9 @@ ngx_http_foxgov_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     rc->connect_timeout = 1000;
     rc->timeout = 2000;
+    rc->db = -1;
+    rc->file = cf->conf_file->file.name.data;
+    rc->line = cf->conf_file->line;
 
     value = cf->args->elts;
 
@@ -168,6 +171,29 @@ ngx_http_foxgov_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             if (rc->connect_timeout == (ngx_msec_t) NGX_ERROR
                 || rc->connect_timeout == 0)
             {
+                goto invalid;
+            }
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "password_file=", 14) == 0) {
+            s.data = value[i].data + 14;
+            s.len = value[i].len - 14;
+            if (s.len == 0) {
+                goto invalid;
+            }
+            if (ngx_http_foxgov_read_secret(cf, &s, "redis password", 512,
+                                            &rc->password)
+                != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
+            rc->db = ngx_atoi(value[i].data + 3, value[i].len - 3);
+            if (rc->db == NGX_ERROR || rc->db > 65535) {
                 goto invalid;
             }
             continue;
@@ -228,6 +254,8 @@ ngx_http_foxgov_spool_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     fmcf->spool_max = 1024 * 1024 * 1024;
+    fmcf->spool_file = cf->conf_file->file.name.data;
+    fmcf->spool_line = cf->conf_file->line;
 
     for (i = 2; i < cf->args->nelts; i++) {
         if (ngx_strncmp(value[i].data, "max_size=", 9) == 0) {
@@ -371,6 +399,54 @@ ngx_http_foxgov_redis_schedule(ngx_http_foxgov_transport_t *t)
 }
 
 
+/* The answer to AUTH or SELECT: refused, the connection is given up. */
+static void
+ngx_http_foxgov_redis_on_setup(redisAsyncContext *ac, void *r, void *data)
+{
+    redisReply                   *reply = r;
+    ngx_http_foxgov_transport_t  *t = ac->ev.data;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ERROR) {
+        return;
+    }
+
+    /* the reply never holds the password; data names the command */
+    ngx_log_error(NGX_LOG_ERR, t->log, 0, "foxgov: redis refused %s: %*s",
+                  (char *) data, reply->len, reply->str);
+
+    /* from inside a callback only this way: hiredis frees it afterwards */
+    redisAsyncDisconnect(ac);
+}
+
+
+static void
+ngx_http_foxgov_redis_setup(ngx_http_foxgov_transport_t *t)
+{
+    u_char       db[NGX_INT_T_LEN], *p;
+    const char  *argv[2];
+    size_t       argvlen[2];
+
+    if (t->conf->password.len) {
+        argv[0] = "AUTH";
+        argvlen[0] = 4;
+        argv[1] = (char *) t->conf->password.data;
+        argvlen[1] = t->conf->password.len;
+        (void) redisAsyncCommandArgv(t->ac, ngx_http_foxgov_redis_on_setup,
+                                     "AUTH", 2, argv, argvlen);
+    }
+
+    if (t->conf->db >= 0) {
+        p = ngx_sprintf(db, "%i", t->conf->db);
+        argv[0] = "SELECT";
+        argvlen[0] = 6;
+        argv[1] = (char *) db;
+        argvlen[1] = (size_t) (p - db);
+        (void) redisAsyncCommandArgv(t->ac, ngx_http_foxgov_redis_on_setup,
+                                     "SELECT", 2, argv, argvlen);
+    }
+}
+
+
 static void
 ngx_http_foxgov_redis_on_connect(const redisAsyncContext *ac, int status)
 {
@@ -392,6 +468,9 @@ ngx_http_foxgov_redis_on_connect(const redisAsyncContext *ac, int status)
     }
 
     ngx_log_error(NGX_LOG_INFO, t->log, 0, "foxgov: redis: connected");
+
+    /* AUTH and SELECT go first: every command after them is theirs */
+    ngx_http_foxgov_redis_setup(t);
 
     t->connected = 1;
     t->backoff = NGX_HTTP_FOXGOV_REDIS_BACKOFF_MIN;

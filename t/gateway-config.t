@@ -895,6 +895,84 @@ __DATA__
     location /v1/ { foxgov_call model openai; }
 --- error: "foxgov_token_cache" directive is duplicate
 
+=== foxgov_redis: a host name (hiredis would resolve it synchronously)
+--- http_config
+    %%BUNDLE%%
+    %%AUTH%%
+    foxgov_redis localhost:6379; #!
+    foxgov_spool /tmp;
+--- config
+    location /v1/ { foxgov_call model openai; }
+--- error: invalid address "localhost:6379" in "foxgov_redis": an IPv4 address and a port, or unix:<path>
+
+=== foxgov_redis: no port
+--- http_config
+    %%BUNDLE%%
+    %%AUTH%%
+    foxgov_redis 127.0.0.1; #!
+    foxgov_spool /tmp;
+--- config
+    location /v1/ { foxgov_call model openai; }
+--- error: invalid address "127.0.0.1" in "foxgov_redis"
+
+=== foxgov_redis: bad timeout
+--- http_config
+    %%BUNDLE%%
+    %%AUTH%%
+    foxgov_redis 127.0.0.1:6379 timeout=soon; #!
+    foxgov_spool /tmp;
+--- config
+    location /v1/ { foxgov_call model openai; }
+--- error: invalid parameter "timeout=soon" in "foxgov_redis"
+
+=== foxgov_redis: bad db
+--- http_config
+    %%BUNDLE%%
+    %%AUTH%%
+    foxgov_redis 127.0.0.1:6379 db=x; #!
+    foxgov_spool /tmp;
+--- config
+    location /v1/ { foxgov_call model openai; }
+--- error: invalid parameter "db=x" in "foxgov_redis"
+
+=== foxgov_redis: password_file missing
+--- http_config
+    %%BUNDLE%%
+    %%AUTH%%
+    foxgov_redis 127.0.0.1:6379 password_file=/nonexistent/redis.pw; #!
+    foxgov_spool /tmp;
+--- config
+    location /v1/ { foxgov_call model openai; }
+--- error: "/nonexistent/redis.pw" failed
+
+=== foxgov_redis: without foxgov_spool
+--- http_config
+    %%BUNDLE%%
+    %%AUTH%%
+    foxgov_redis 127.0.0.1:6379; #!
+--- config
+    location /v1/ { foxgov_call model openai; }
+--- error: "foxgov_redis" needs "foxgov_spool": records Redis does not take wait in the spool
+
+=== foxgov_spool: without foxgov_redis
+--- http_config
+    %%BUNDLE%%
+    %%AUTH%%
+    foxgov_spool /tmp; #!
+--- config
+    location /v1/ { foxgov_call model openai; }
+--- error: "foxgov_spool" without "foxgov_redis"
+
+=== foxgov_spool: max_size too small
+--- http_config
+    %%BUNDLE%%
+    %%AUTH%%
+    foxgov_redis 127.0.0.1:6379;
+    foxgov_spool /tmp max_size=1k; #!
+--- config
+    location /v1/ { foxgov_call model openai; }
+--- error: invalid value "max_size=1k" in "foxgov_spool": max_size is at least 64k
+
 === foxgov_trace: bad value
 --- http_config
     %%BUNDLE%%

@@ -23,6 +23,7 @@ sub new {
         dir  => $o{dir} // tempdir('foxgov-redis-XXXXXXXX', TMPDIR => 1,
                                    CLEANUP => 1),
         port => $o{port} // free_port(),
+        password => $o{password},
     }, $class;
     push @LIVE, $self;
     return $self;
@@ -49,11 +50,13 @@ sub start {
     if ($pid == 0) {
         open STDOUT, '>>', "$self->{dir}/redis.out";
         open STDERR, '>&', \*STDOUT;
-        exec 'redis-server', '--port', $self->{port}, '--bind', '127.0.0.1',
+        my @args = ('--port', $self->{port}, '--bind', '127.0.0.1',
             '--dir', $self->{dir}, '--appendonly', 'yes',
             '--appendfsync', 'always', '--save', '', '--daemonize', 'no',
-            '--protected-mode', 'no';
-        POSIX::_exit(127);
+            '--protected-mode', 'no',
+            (defined $self->{password}
+             ? ('--requirepass', $self->{password}) : ()));
+        exec { 'redis-server' } 'redis-server', @args or POSIX::_exit(127);
     }
     $self->{pid} = $pid;
 
@@ -82,15 +85,20 @@ sub _signal {
 }
 
 sub client {
-    my ($self) = @_;
-    return Redis->new(server => $self->addr, reconnect => 0,
-                      cnx_timeout => 2, read_timeout => 5);
+    my ($self, $db) = @_;
+    my $r = Redis->new(server => $self->addr, reconnect => 0,
+                       cnx_timeout => 2, read_timeout => 5,
+                       (defined $self->{password}
+                        ? (password => $self->{password}) : ()));
+    $r->select($db) if $db;
+    return $r;
 }
 
-# The entries of a tenant's stream: [{id, t, h, r, o}, ...], oldest first.
+# The entries of a tenant's stream: [{id, t, h, r, o}, ...], oldest first
+# (in database $db, 0 by default).
 sub entries {
-    my ($self, $tenant) = @_;
-    my $r = $self->client;
+    my ($self, $tenant, $db) = @_;
+    my $r = $self->client($db);
     my @out;
     for my $e (@{ [ $r->xrange("foxgov:ev:{$tenant}", '-', '+') ] }) {
         my ($id, $fields) = @$e;
