@@ -23,11 +23,12 @@ struct fg_spool_s {
     char          *path;
     uint64_t       max_bytes;
     uint64_t       size;         /* bytes in the file */
-    uint64_t       entries;      /* entries in the file and queued */
+    uint64_t       entries;      /* entries in the file */
     uint64_t       read_off;     /* where fg_spool_next() reads */
     int            dir_synced;
+    int            dirty;        /* written since the last fsync */
     fg_sha256_t   *h;
-    fg_buffer_t    queue;        /* encoded entries not written yet */
+    fg_buffer_t    queue;        /* the entry being written */
     fg_buffer_t    in;           /* the entry fg_spool_next() read */
 };
 
@@ -467,38 +468,12 @@ failed:
 }
 
 
-int
-fg_spool_append(fg_spool_t *s, const fg_spool_entry_t *e, fg_error_t *err)
-{
-    size_t  before;
-    int     rc;
-
-    before = s->queue.len;
-
-    rc = fg_spool_encode(s->h, e, &s->queue, err);
-    if (rc != FG_OK) {
-        return rc;
-    }
-
-    if (s->max_bytes != 0 && s->size + s->queue.len > s->max_bytes) {
-        s->queue.len = before;
-        return fg_error_set(err, FG_ERR_LIMIT, FG_NO_OFFSET,
-                            "spool %s is full (max_size %llu bytes)",
-                            s->path, (unsigned long long) s->max_bytes);
-    }
-
-    s->entries++;
-    return FG_OK;
-}
-
-
-int
-fg_spool_sync(fg_spool_t *s, fg_error_t *err)
+/* Write the entry in s->queue at the end of the file. */
+static int
+fg_spool_write(fg_spool_t *s, fg_error_t *err)
 {
     ssize_t  n;
     size_t   done;
-    char    *dir;
-    int      dfd;
 
     for (done = 0; done < s->queue.len; done += (size_t) n) {
         n = pwrite(s->fd, s->queue.data + done, s->queue.len - done,
@@ -509,16 +484,63 @@ fg_spool_sync(fg_spool_t *s, fg_error_t *err)
                 continue;
             }
             /* what was written stays: a torn tail the next open cuts */
+            s->size += done;
+            s->queue.len = 0;
             return fg_spool_sys(err, s, "write");
         }
     }
 
-    if (s->queue.len > 0 && fsync(s->fd) != 0) {
-        return fg_spool_sys(err, s, "fsync");
-    }
-
     s->size += s->queue.len;
     s->queue.len = 0;
+    s->dirty = 1;
+
+    return FG_OK;
+}
+
+
+int
+fg_spool_append(fg_spool_t *s, const fg_spool_entry_t *e, fg_error_t *err)
+{
+    int  rc;
+
+    s->queue.len = 0;
+
+    rc = fg_spool_encode(s->h, e, &s->queue, err);
+    if (rc != FG_OK) {
+        return rc;
+    }
+
+    if (s->max_bytes != 0 && s->size + s->queue.len > s->max_bytes) {
+        s->queue.len = 0;
+        return fg_error_set(err, FG_ERR_LIMIT, FG_NO_OFFSET,
+                            "spool %s is full (max_size %llu bytes)",
+                            s->path, (unsigned long long) s->max_bytes);
+    }
+
+    /*
+     * Written at once, so the entry outlives the process (a SIGKILL, a
+     * crash of the worker); fg_spool_sync() makes it outlive the machine.
+     */
+    rc = fg_spool_write(s, err);
+    if (rc != FG_OK) {
+        return rc;
+    }
+
+    s->entries++;
+    return FG_OK;
+}
+
+
+int
+fg_spool_sync(fg_spool_t *s, fg_error_t *err)
+{
+    char  *dir;
+    int    dfd;
+
+    if (s->dirty && fsync(s->fd) != 0) {
+        return fg_spool_sys(err, s, "fsync");
+    }
+    s->dirty = 0;
 
     if (!s->dir_synced) {
         /* the file's name is durable too, once */
@@ -546,7 +568,7 @@ fg_spool_sync(fg_spool_t *s, fg_error_t *err)
 uint64_t
 fg_spool_bytes(const fg_spool_t *s)
 {
-    return s->size + s->queue.len;
+    return s->size;
 }
 
 
@@ -562,10 +584,6 @@ fg_spool_next(fg_spool_t *s, fg_spool_entry_t *e, fg_error_t *err)
 {
     size_t  used;
     int     rc;
-
-    if (s->queue.len > 0 && (rc = fg_spool_sync(s, err)) != FG_OK) {
-        return rc;
-    }
 
     rc = fg_spool_read_at(s, e, &used, err);
     if (rc == FG_OK) {

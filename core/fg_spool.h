@@ -105,24 +105,26 @@ fg_spool_t *fg_spool_open(const char *path, uint64_t max_bytes,
     uint64_t *torn, fg_error_t *err);
 
 /*
- * Queue e to be written by the next fg_spool_sync().  FG_ERR_LIMIT when
- * the file would grow beyond max_bytes (the spool is full: nothing is
- * queued), FG_ERR_INVALID for an entry that is not valid.
+ * Append e to the file: written at once (it outlives the process, a
+ * SIGKILL of it included), made durable by the next fg_spool_sync().
+ * FG_ERR_LIMIT when the file would grow beyond max_bytes (the spool is
+ * full: nothing is written), FG_ERR_INVALID for an entry that is not
+ * valid, FG_ERR_IO when the write fails (a part written is a torn tail).
  */
 int fg_spool_append(fg_spool_t *s, const fg_spool_entry_t *e,
     fg_error_t *err);
 
-/* Write what is queued and fsync the file (and, once, its directory). */
+/* fsync what was appended (and, once, the file's directory). */
 int fg_spool_sync(fg_spool_t *s, fg_error_t *err);
 
-/* Bytes in the file, queued ones included; entries written and queued. */
+/* Bytes in the file; entries in it. */
 uint64_t fg_spool_bytes(const fg_spool_t *s);
 uint64_t fg_spool_entries(const fg_spool_t *s);
 
 /*
  * The entries of the file, in order, one per call: FG_OK with *e (valid
  * until the next call), FG_SPOOL_MORE at the end (a torn tail was cut when
- * the file was opened), or an error.  Queued entries are synced first.
+ * the file was opened), or an error.
  * fg_spool_rewind() starts again from the first entry.
  */
 int fg_spool_next(fg_spool_t *s, fg_spool_entry_t *e, fg_error_t *err);
@@ -134,7 +136,8 @@ void fg_spool_rewind(fg_spool_t *s);
  */
 int fg_spool_truncate(fg_spool_t *s, fg_error_t *err);
 
-/* Unlock and close; queued entries not synced are lost: sync first. */
+/* Unlock and close (what was appended is in the file; sync first to make
+ * it durable). */
 void fg_spool_close(fg_spool_t *s);
 
 #endif /* FG_SPOOL_H */

@@ -908,6 +908,14 @@ ngx_http_foxgov_redis_send(ngx_log_t *log, fg_record_type_t type,
         ngx_http_foxgov_redis_waiting(t);
     }
 
+    /*
+     * Into the socket now rather than on the next write event: bytes in
+     * the kernel's buffer reach Redis even if this worker is killed the
+     * next moment; bytes still in hiredis's would not.  A failed write
+     * calls back (the record goes to the spool) and may end the context.
+     */
+    redisAsyncHandleWrite(t->ac);
+
     return NGX_OK;
 }
 

@@ -72,29 +72,9 @@ sub calls {
     return @ids;
 }
 
-# Redis's records by execution id: { exec => { type => [entries] } }.
-sub in_redis {
-    my %by;
-    for my $e ($redis->entries('acme')) {
-        my $rec = eval { $JSON->decode($e->{r}) } or next;
-        push @{ $by{ $rec->{execution_id} }{ $e->{t} } }, { %$e, rec => $rec };
-    }
-    return \%by;
-}
-
-# Wait until every call of @ids has its three records in Redis.
 sub wait_all {
     my ($timeout, @ids) = @_;
-    my $deadline = time() + $timeout;
-    my $by;
-    while (1) {
-        $by = in_redis();
-        my $missing = grep { my $x = $by->{$_}; !($x && $x->{AuthContext}
-            && $x->{PolicyDecisionRecord} && $x->{ModelCallRecord}) } @ids;
-        return ($by, 0) if !$missing;
-        return ($by, $missing) if time() >= $deadline;
-        sleep 0.1;
-    }
+    return $redis->wait_calls('acme', $timeout, @ids);
 }
 
 sub spool_bytes {
@@ -159,10 +139,8 @@ $redis->start;
 {
     my ($by, $missing) = wait_all(15, @first, @during);
     is($missing, 0, 'with Redis back, every record of every call is there');
-    my $twice = grep { my $x = $by->{$_}; grep { @{ $x->{$_} } > 1 }
-                       keys %$x } @first, @during;
     note("calls with a record sent twice (harmless: the ledger dedupes): "
-         . $twice);
+         . FoxGov::Test::Redis::twice($by, @first, @during));
     my $deadline = time() + 5;
     sleep 0.1 while spool_bytes() > 8 && time() < $deadline;
     is(spool_bytes(), 8, 'the spool is empty again');

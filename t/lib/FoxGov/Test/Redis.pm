@@ -10,6 +10,7 @@ use warnings;
 
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
+use JSON::PP;
 use POSIX qw(WNOHANG);
 use Redis;
 use Time::HiRes qw(sleep time);
@@ -107,6 +108,44 @@ sub entries {
     }
     $r->quit;
     return @out;
+}
+
+# A tenant's records by execution id: { exec => { type => [entries] } },
+# each entry with its decoded record under rec.
+sub by_execution {
+    my ($self, $tenant, $db) = @_;
+    my $json = JSON::PP->new->utf8;
+    my %by;
+    for my $e ($self->entries($tenant, $db)) {
+        my $rec = eval { $json->decode($e->{r}) } or next;
+        push @{ $by{ $rec->{execution_id} }{ $e->{t} } }, { %$e, rec => $rec };
+    }
+    return \%by;
+}
+
+# Wait (at most $timeout s) until each model call of @ids has its
+# AuthContext, PolicyDecisionRecord and ModelCallRecord in the tenant's
+# stream.  Returns (by_execution, the number of calls still missing one).
+sub wait_calls {
+    my ($self, $tenant, $timeout, @ids) = @_;
+    my $deadline = time() + $timeout;
+    while (1) {
+        my $by = $self->by_execution($tenant);
+        my $missing = grep {
+            my $x = $by->{$_};
+            !($x && $x->{AuthContext} && $x->{PolicyDecisionRecord}
+              && $x->{ModelCallRecord})
+        } @ids;
+        return ($by, $missing) if !$missing || time() >= $deadline;
+        sleep 0.1;
+    }
+}
+
+# How many calls of @ids have a record in the stream more than once.
+sub twice {
+    my ($by, @ids) = @_;
+    return scalar grep { my $x = $by->{$_} // {};
+                         grep { @{ $x->{$_} } > 1 } keys %$x } @ids;
 }
 
 END {
