@@ -897,10 +897,6 @@ ngx_http_foxgov_decide(ngx_http_request_t *r,
 
 
 /*
- * The schema gate: the body is read, hashed (JSON by its canonical
- * bytes), the model request's shape or the tool's input schema checked.
- */
-/*
  * A model call's body is read only where it is looked at: the adapter's
  * members and the bundle's body pointers (fg_call_body_view()), so the
  * messages, which are most of it, are hashed but never built into a
@@ -938,6 +934,10 @@ ngx_http_foxgov_model_body(ngx_http_foxgov_ctx_t *ctx, ngx_str_t *bytes,
 }
 
 
+/*
+ * The schema gate: the body is read, hashed (JSON by its canonical
+ * bytes), the model request's shape or the tool's input schema checked.
+ */
 static ngx_int_t
 ngx_http_foxgov_read_body(ngx_http_request_t *r,
     ngx_http_foxgov_loc_conf_t *flcf, ngx_http_foxgov_ctx_t *ctx,
