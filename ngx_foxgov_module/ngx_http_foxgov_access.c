@@ -52,6 +52,8 @@ static ngx_int_t ngx_http_foxgov_trace(ngx_http_request_t *r,
 static ngx_int_t ngx_http_foxgov_authenticate(ngx_http_request_t *r,
     ngx_http_foxgov_loc_conf_t *flcf, ngx_http_foxgov_ctx_t *ctx,
     ngx_http_foxgov_headers_t *hs);
+static ngx_int_t ngx_http_foxgov_evidence_refuse(ngx_http_request_t *r,
+    ngx_http_foxgov_ctx_t *ctx);
 static json_t *ngx_http_foxgov_auth_context(ngx_http_request_t *r,
     ngx_http_foxgov_ctx_t *ctx, const fg_jws_t *jws, const char *token_sha256,
     const fg_auth_args_t *args, fg_error_t *err);
@@ -271,6 +273,10 @@ ngx_http_foxgov_cleanup_ctx(void *data)
     ngx_http_foxgov_ctx_t  *ctx = data;
 
     fg_usage_t  u;
+
+    /* a call gone while it waited for Redis (strict): nothing resumes */
+    ngx_http_foxgov_redis_wait_cancel(ctx->wait);
+    ctx->wait = NULL;
 
     json_decref(ctx->auth);
     json_decref(ctx->labels);
@@ -1371,11 +1377,23 @@ ngx_http_foxgov_record(ngx_http_request_t *r, ngx_http_foxgov_ctx_t *ctx,
     args.now_sec = now;
     args.now_nsec = nsec;
 
-    /* the AuthContext goes first: the decision links it by its hash */
-    if (ngx_http_foxgov_evidence_emit_bytes(r, ctx, FG_RECORD_AUTH_CONTEXT,
-                                            &ctx->auth_record, ctx->auth_hash)
-        != NGX_OK)
+    /*
+     * Strict mode, for a call to be forwarded: its two records are
+     * followed until Redis acknowledges them (ngx_http_foxgov_act waits).
+     */
+    if (ctx->conf->evidence == NGX_HTTP_FOXGOV_EVIDENCE_STRICT
+        && (d->decision == FG_DECISION_ALLOW
+            || d->decision == FG_DECISION_ROUTE))
     {
+        ctx->wait = ngx_http_foxgov_redis_wait_begin(r);
+    }
+
+    /* the AuthContext goes first: the decision links it by its hash */
+    rc = ngx_http_foxgov_evidence_emit_bytes(r, ctx, FG_RECORD_AUTH_CONTEXT,
+                                             &ctx->auth_record,
+                                             ctx->auth_hash);
+    if (rc != NGX_OK) {
+        ngx_http_foxgov_redis_wait_end(ctx->wait);
         ctx->decision_hash[0] = '\0';
         return ngx_http_foxgov_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
                        "evidence_error", "the evidence cannot be written");
@@ -1386,11 +1404,12 @@ ngx_http_foxgov_record(ngx_http_request_t *r, ngx_http_foxgov_ctx_t *ctx,
          ? fg_policy_decision_write(d, input, &args, sink, &err)
          : fg_error_set(&err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
 
-    if (ngx_http_foxgov_evidence_emit_written(r, ctx,
-                                              FG_RECORD_POLICY_DECISION, rc,
-                                              &err, ctx->decision_hash)
-        != NGX_OK)
-    {
+    rc = ngx_http_foxgov_evidence_emit_written(r, ctx,
+                                               FG_RECORD_POLICY_DECISION, rc,
+                                               &err, ctx->decision_hash);
+    ngx_http_foxgov_redis_wait_end(ctx->wait);
+
+    if (rc != NGX_OK) {
         return ngx_http_foxgov_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
                        "evidence_error", "the decision cannot be recorded");
     }
@@ -1501,9 +1520,74 @@ ngx_http_foxgov_act(ngx_http_request_t *r, ngx_http_foxgov_loc_conf_t *flcf,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (ctx->conf->evidence == NGX_HTTP_FOXGOV_EVIDENCE_STRICT) {
+        switch (ngx_http_foxgov_redis_wait_state(ctx->wait)) {
+
+        case 1:
+            break;
+
+        case 0:
+            /* suspended, not blocking: the acknowledgements resume it */
+            ngx_http_foxgov_redis_wait_suspend(ctx->wait);
+            r->read_event_handler = ngx_http_test_reading;
+            r->write_event_handler = ngx_http_request_empty_handler;
+            ctx->status = NGX_AGAIN;
+            return NGX_AGAIN;
+
+        default:
+            return ngx_http_foxgov_evidence_refuse(r, ctx);
+        }
+    }
+
     ctx->forwarded = 1;
 
     return NGX_DECLINED;
+}
+
+
+/* Strict mode: Redis has not acknowledged the call's records. */
+static ngx_int_t
+ngx_http_foxgov_evidence_refuse(ngx_http_request_t *r,
+    ngx_http_foxgov_ctx_t *ctx)
+{
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "foxgov: call refused: foxgov_evidence strict and Redis "
+                  "did not acknowledge its records (they are spooled)");
+
+    return ngx_http_foxgov_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                   "evidence_unavailable", "the call's evidence could not "
+                   "be stored (foxgov_evidence strict); retry later");
+}
+
+
+void
+ngx_http_foxgov_evidence_resume(ngx_http_request_t *r)
+{
+    ngx_int_t                state;
+    ngx_http_foxgov_ctx_t   *ctx;
+    ngx_http_foxgov_wait_t  *w;
+
+    r->write_event_handler = ngx_http_core_run_phases;
+
+    ctx = ngx_http_foxgov_get_ctx(r);
+
+    if (ctx != NULL && ctx->wait != NULL) {
+        w = ctx->wait;
+        ctx->wait = NULL;
+
+        state = ngx_http_foxgov_redis_wait_state(w);
+        ngx_http_foxgov_redis_wait_cancel(w);
+
+        if (state == 1) {
+            ctx->forwarded = 1;
+            ctx->status = NGX_DECLINED;
+
+        } else {
+            (void) ngx_http_foxgov_evidence_refuse(r, ctx);
+        }
+    }
+
+    ngx_http_core_run_phases(r);
 }
 
 

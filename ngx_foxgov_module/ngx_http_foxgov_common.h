@@ -161,9 +161,17 @@ typedef struct {
 
     ngx_uint_t                  trace;
     size_t                      body_max;
+    ngx_uint_t                  evidence;   /* NGX_HTTP_FOXGOV_EVIDENCE_* */
 
     ngx_array_t                *credentials;
 } ngx_http_foxgov_loc_conf_t;
+
+
+#define NGX_HTTP_FOXGOV_EVIDENCE_ASYNC   0
+#define NGX_HTTP_FOXGOV_EVIDENCE_STRICT  1
+
+/* A call waiting for Redis to acknowledge its records (strict mode). */
+typedef struct ngx_http_foxgov_wait_s  ngx_http_foxgov_wait_t;
 
 
 /* ------------------------------------------------------- request context */
@@ -247,6 +255,7 @@ typedef struct {
     ngx_uint_t                  throttles_taken:1;
     time_t                      throttled_at;
     ngx_http_foxgov_throttle_t *throttles;  /* nthrottles, request pool */
+    ngx_http_foxgov_wait_t     *wait;       /* strict: the records' acks */
 
     /* what the upstream does not see */
     ngx_uint_t                  nredactions;
@@ -418,6 +427,26 @@ char *ngx_http_foxgov_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_foxgov_spool_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+/*
+ * Strict mode: the records a call emits between wait_begin() and
+ * wait_end() are followed until Redis acknowledges them.  wait_begin()
+ * returns NULL when Redis cannot take them now (not connected, or the
+ * spool holds records that go first): the call is then answered 503.
+ * wait_state(): 0 still waiting, 1 every one acknowledged, -1 one was not.
+ * wait_suspend(): the call waits; when the state is known the request's
+ * write event is posted with ngx_http_foxgov_evidence_resume() as its
+ * handler.  wait_cancel(): the request is gone (its pool cleanup).
+ */
+ngx_http_foxgov_wait_t *ngx_http_foxgov_redis_wait_begin(
+    ngx_http_request_t *r);
+void ngx_http_foxgov_redis_wait_end(ngx_http_foxgov_wait_t *w);
+ngx_int_t ngx_http_foxgov_redis_wait_state(ngx_http_foxgov_wait_t *w);
+void ngx_http_foxgov_redis_wait_suspend(ngx_http_foxgov_wait_t *w);
+void ngx_http_foxgov_redis_wait_cancel(ngx_http_foxgov_wait_t *w);
+
+/* Strict mode: the call's records are acknowledged, or not (access.c). */
+void ngx_http_foxgov_evidence_resume(ngx_http_request_t *r);
 
 /* The worker's connection and spool (init_process), and their end. */
 ngx_int_t ngx_http_foxgov_redis_start(ngx_cycle_t *cycle,

@@ -75,6 +75,13 @@ static ngx_conf_enum_t  ngx_http_foxgov_trace_modes[] = {
 };
 
 
+static ngx_conf_enum_t  ngx_http_foxgov_evidence_modes[] = {
+    { ngx_string("async"), NGX_HTTP_FOXGOV_EVIDENCE_ASYNC },
+    { ngx_string("strict"), NGX_HTTP_FOXGOV_EVIDENCE_STRICT },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_command_t  ngx_http_foxgov_commands[] = {
 
     { ngx_string("foxgov"),
@@ -111,6 +118,13 @@ static ngx_command_t  ngx_http_foxgov_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_foxgov_loc_conf_t, trace),
       &ngx_http_foxgov_trace_modes },
+
+    { ngx_string("foxgov_evidence"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_foxgov_loc_conf_t, evidence),
+      &ngx_http_foxgov_evidence_modes },
 
     { ngx_string("foxgov_policy_bundle"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
@@ -471,6 +485,7 @@ ngx_http_foxgov_create_loc_conf(ngx_conf_t *cf)
     flcf->approval_keys = NGX_CONF_UNSET_PTR;
     flcf->approval_ttl = NGX_CONF_UNSET;
     flcf->trace = NGX_CONF_UNSET_UINT;
+    flcf->evidence = NGX_CONF_UNSET_UINT;
     flcf->body_max = NGX_CONF_UNSET_SIZE;
     flcf->credentials = NGX_CONF_UNSET_PTR;
 
@@ -496,6 +511,8 @@ ngx_http_foxgov_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_HTTP_FOXGOV_TRACE_INGRESS);
     ngx_conf_merge_size_value(conf->body_max, prev->body_max,
                               NGX_HTTP_FOXGOV_DEFAULT_BODY_MAX);
+    ngx_conf_merge_uint_value(conf->evidence, prev->evidence,
+                              NGX_HTTP_FOXGOV_EVIDENCE_ASYNC);
     ngx_conf_merge_ptr_value(conf->credentials, prev->credentials, NULL);
 
     /* foxgov_call governs its location unless "foxgov off" says not */
@@ -529,6 +546,17 @@ ngx_http_foxgov_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"foxgov_call\" needs \"foxgov_policy_bundle\" in "
                       "http{} in %s:%ui", ext->call_file, ext->call_line);
+        return NGX_CONF_ERROR;
+    }
+
+    /* only Redis acknowledges: the debug log cannot */
+    if (conf->evidence == NGX_HTTP_FOXGOV_EVIDENCE_STRICT
+        && fmcf->redis == NULL)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"foxgov_evidence strict\" needs \"foxgov_redis\" "
+                      "in http{}, for the foxgov_call in %s:%ui",
+                      ext->call_file, ext->call_line);
         return NGX_CONF_ERROR;
     }
 

@@ -44,7 +44,18 @@
 
 
 /* A record sent directly, kept until Redis acknowledges it. */
+struct ngx_http_foxgov_wait_s {
+    ngx_http_request_t *r;          /* NULL once the request is gone */
+    ngx_uint_t          pending;    /* records sent, not answered yet */
+    ngx_uint_t          open:1;     /* between wait_begin and wait_end */
+    ngx_uint_t          failed:1;   /* one was not acknowledged */
+    ngx_uint_t          suspended:1;
+    ngx_uint_t          resumed:1;
+};
+
+
 typedef struct {
+    ngx_http_foxgov_wait_t *wait;   /* strict: the call waiting, or NULL */
     fg_record_type_t    type;
     size_t              tenant_len;
     char                tenant[FG_TENANT_ID_MAX + 1];
@@ -77,6 +88,8 @@ typedef struct {
     u_char                         spool_path[NGX_MAX_PATH];
 
     ngx_atomic_uint_t              sent, spooled, drained, failed;
+
+    ngx_http_foxgov_wait_t        *waiting;     /* the call emitting now */
 } ngx_http_foxgov_transport_t;
 
 
@@ -91,6 +104,8 @@ static ngx_int_t ngx_http_foxgov_redis_xadd(ngx_http_foxgov_transport_t *t,
     fg_record_type_t type, const char *tenant, size_t tenant_len,
     const char *hash, const u_char *rec, size_t len, redisCallbackFn *fn,
     void *data);
+static void ngx_http_foxgov_wait_answered(ngx_http_foxgov_wait_t *w,
+    ngx_uint_t acked);
 static void ngx_http_foxgov_spool_put(ngx_http_foxgov_transport_t *t,
     fg_record_type_t type, const char *tenant, size_t tenant_len,
     const char *hash, const u_char *rec, size_t len);
@@ -698,6 +713,11 @@ ngx_http_foxgov_redis_on_sent(redisAsyncContext *ac, void *r, void *data)
                                   s->hash, s->record, s->len);
     }
 
+    if (s->wait != NULL) {
+        ngx_http_foxgov_wait_answered(s->wait,
+                                      ngx_http_foxgov_redis_acked(reply));
+    }
+
     ngx_free(s);
 
     if (!t->exiting) {
@@ -874,6 +894,9 @@ ngx_http_foxgov_redis_send(ngx_log_t *log, fg_record_type_t type,
         /* behind what the spool holds, in order */
         ngx_http_foxgov_spool_put(t, type, (char *) tenant->data,
                                   tenant->len, hash, rec, len);
+        if (t->waiting != NULL) {
+            t->waiting->failed = 1;     /* not acknowledged: strict 503 */
+        }
         return NGX_OK;
     }
 
@@ -881,9 +904,13 @@ ngx_http_foxgov_redis_send(ngx_log_t *log, fg_record_type_t type,
     if (s == NULL) {
         ngx_http_foxgov_spool_put(t, type, (char *) tenant->data,
                                   tenant->len, hash, rec, len);
+        if (t->waiting != NULL) {
+            t->waiting->failed = 1;
+        }
         return NGX_OK;
     }
 
+    s->wait = t->waiting;
     s->type = type;
     s->tenant_len = tenant->len;
     ngx_memcpy(s->tenant, tenant->data, tenant->len);
@@ -899,6 +926,9 @@ ngx_http_foxgov_redis_send(ngx_log_t *log, fg_record_type_t type,
     {
         ngx_http_foxgov_spool_put(t, type, s->tenant, s->tenant_len,
                                   s->hash, s->record, len);
+        if (s->wait != NULL) {
+            s->wait->failed = 1;
+        }
         ngx_free(s);
         return NGX_OK;
     }
@@ -906,6 +936,10 @@ ngx_http_foxgov_redis_send(ngx_log_t *log, fg_record_type_t type,
     t->inflight++;
     if (t->inflight + t->draining == 1) {
         ngx_http_foxgov_redis_waiting(t);
+    }
+
+    if (s->wait != NULL) {
+        s->wait->pending++;
     }
 
     /*
@@ -917,6 +951,118 @@ ngx_http_foxgov_redis_send(ngx_log_t *log, fg_record_type_t type,
     redisAsyncHandleWrite(t->ac);
 
     return NGX_OK;
+}
+
+
+/* ===================================================== strict mode */
+
+ngx_http_foxgov_wait_t *
+ngx_http_foxgov_redis_wait_begin(ngx_http_request_t *r)
+{
+    ngx_http_foxgov_wait_t       *w;
+    ngx_http_foxgov_transport_t  *t = ngx_http_foxgov_transport;
+
+    if (t == NULL || !t->connected || t->ac == NULL || t->draining > 0
+        || fg_spool_entries(t->spool) > 0)
+    {
+        return NULL;                    /* Redis cannot acknowledge now */
+    }
+
+    w = ngx_calloc(sizeof(ngx_http_foxgov_wait_t), r->connection->log);
+    if (w == NULL) {
+        return NULL;
+    }
+
+    w->r = r;
+    w->open = 1;
+    t->waiting = w;
+
+    return w;
+}
+
+
+void
+ngx_http_foxgov_redis_wait_end(ngx_http_foxgov_wait_t *w)
+{
+    if (ngx_http_foxgov_transport != NULL) {
+        ngx_http_foxgov_transport->waiting = NULL;
+    }
+
+    if (w != NULL) {
+        w->open = 0;
+    }
+}
+
+
+ngx_int_t
+ngx_http_foxgov_redis_wait_state(ngx_http_foxgov_wait_t *w)
+{
+    if (w == NULL || w->failed) {
+        return -1;
+    }
+
+    return (w->pending == 0 && !w->open) ? 1 : 0;
+}
+
+
+void
+ngx_http_foxgov_redis_wait_suspend(ngx_http_foxgov_wait_t *w)
+{
+    w->suspended = 1;
+}
+
+
+/* A reply to one of the call's records came (or the connection went). */
+static void
+ngx_http_foxgov_wait_answered(ngx_http_foxgov_wait_t *w, ngx_uint_t acked)
+{
+    ngx_http_request_t  *r;
+
+    w->pending--;
+    if (!acked) {
+        w->failed = 1;
+    }
+
+    if (w->r == NULL) {
+        if (w->pending == 0) {
+            ngx_free(w);                /* the request went before */
+        }
+        return;
+    }
+
+    if (!w->suspended || w->resumed || (w->pending > 0 && !w->failed)) {
+        return;
+    }
+
+    /*
+     * Known now: the call goes on from a posted event, outside hiredis's
+     * callback, as if its connection had become writable.
+     */
+    w->resumed = 1;
+    r = w->r;
+    r->write_event_handler = ngx_http_foxgov_evidence_resume;
+    ngx_post_event(r->connection->write, &ngx_posted_events);
+}
+
+
+void
+ngx_http_foxgov_redis_wait_cancel(ngx_http_foxgov_wait_t *w)
+{
+    if (w == NULL) {
+        return;
+    }
+
+    if (ngx_http_foxgov_transport != NULL
+        && ngx_http_foxgov_transport->waiting == w)
+    {
+        ngx_http_foxgov_transport->waiting = NULL;
+    }
+
+    w->r = NULL;
+
+    if (w->pending == 0) {
+        ngx_free(w);
+    }
 }
 
 

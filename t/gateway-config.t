@@ -954,6 +954,28 @@ __DATA__
     location /v1/ { foxgov_call model openai; }
 --- error: "foxgov_redis" needs "foxgov_spool": records Redis does not take wait in the spool
 
+=== foxgov_evidence: strict without foxgov_redis
+--- http_config
+    %%BUNDLE%%
+    %%AUTH%%
+--- config
+    location /v1/ {
+        foxgov_evidence strict;
+        foxgov_call model openai; #!
+    }
+--- error: "foxgov_evidence strict" needs "foxgov_redis" in http{}
+
+=== foxgov_evidence: unknown mode
+--- http_config
+    %%BUNDLE%%
+    %%AUTH%%
+--- config
+    location /v1/ {
+        foxgov_evidence sometimes; #!
+        foxgov_call model openai;
+    }
+--- error: invalid value "sometimes" in "foxgov_evidence" directive
+
 === foxgov_spool: without foxgov_redis
 --- http_config
     %%BUNDLE%%
