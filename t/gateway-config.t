@@ -974,7 +974,7 @@ __DATA__
         foxgov_evidence sometimes; #!
         foxgov_call model openai;
     }
---- error: invalid value "sometimes" in "foxgov_evidence" directive
+--- error: invalid value "sometimes"
 
 === foxgov_spool: without foxgov_redis
 --- http_config
