@@ -645,6 +645,12 @@ ngx_http_foxgov_authenticate(ngx_http_request_t *r,
     cache = ngx_http_foxgov_token_cache(flcf->auth_keys, fmcf->token_cache);
     cached = cache ? fg_token_cache_get(cache, md, now) : NULL;
 
+    if (cache != NULL) {
+        ngx_http_foxgov_metrics_add(cached != NULL
+                                    ? NGX_HTTP_FOXGOV_METRIC_CACHE_HIT
+                                    : NGX_HTTP_FOXGOV_METRIC_CACHE_MISS);
+    }
+
     if (cached != NULL) {
         /* only tokens whose claims were checked are cached (below) */
         args.claims_checked = 1;
@@ -1417,6 +1423,8 @@ ngx_http_foxgov_record(ngx_http_request_t *r, ngx_http_foxgov_ctx_t *ctx,
     ctx->decision.data = (u_char *) fg_decision_name(d->decision);
     ctx->decision.len = ngx_strlen(ctx->decision.data);
 
+    ngx_http_foxgov_metrics_decision(ctx->conf->kind, d->decision);
+
     ctx->recorded = 1;
 
     return NGX_OK;
@@ -1553,6 +1561,8 @@ ngx_http_foxgov_evidence_refuse(ngx_http_request_t *r,
     ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                   "foxgov: call refused: foxgov_evidence strict and Redis "
                   "did not acknowledge its records (they are spooled)");
+
+    ngx_http_foxgov_metrics_add(NGX_HTTP_FOXGOV_METRIC_STRICT_REFUSED);
 
     return ngx_http_foxgov_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
                    "evidence_unavailable", "the call's evidence could not "

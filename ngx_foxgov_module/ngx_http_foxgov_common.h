@@ -421,6 +421,52 @@ ngx_int_t ngx_http_foxgov_read_secret(ngx_conf_t *cf, ngx_str_t *file,
     const char *what, size_t max, ngx_str_t *text);
 
 
+/* ------------------------------------------------------------- metrics */
+
+#define NGX_HTTP_FOXGOV_METRIC_DECISIONS      6   /* FG_DECISION_* */
+#define NGX_HTTP_FOXGOV_METRIC_WORKERS        64
+
+/* counters[]: the evidence ones first, in the order metrics.c shows them */
+#define NGX_HTTP_FOXGOV_METRIC_SENT           0
+#define NGX_HTTP_FOXGOV_METRIC_SPOOLED        1
+#define NGX_HTTP_FOXGOV_METRIC_DRAINED        2
+#define NGX_HTTP_FOXGOV_METRIC_FAILED         3
+#define NGX_HTTP_FOXGOV_METRIC_EVIDENCE       4
+#define NGX_HTTP_FOXGOV_METRIC_STRICT_REFUSED 4
+#define NGX_HTTP_FOXGOV_METRIC_CACHE_HIT      5
+#define NGX_HTTP_FOXGOV_METRIC_CACHE_MISS     6
+#define NGX_HTTP_FOXGOV_METRIC_COUNTERS       7
+
+typedef struct {
+    ngx_atomic_t                pid;        /* 0: free */
+    ngx_atomic_t                spool_bytes;
+    ngx_atomic_t                connected;
+} ngx_http_foxgov_worker_slot_t;
+
+/* In the shared zone: the gateway's counters, across workers and reloads. */
+typedef struct {
+    ngx_atomic_t                calls[2][NGX_HTTP_FOXGOV_METRIC_DECISIONS];
+    ngx_atomic_t                counters[NGX_HTTP_FOXGOV_METRIC_COUNTERS];
+    ngx_http_foxgov_worker_slot_t workers[NGX_HTTP_FOXGOV_METRIC_WORKERS];
+} ngx_http_foxgov_metrics_t;
+
+ngx_http_foxgov_metrics_t *ngx_http_foxgov_zone_metrics(ngx_shm_zone_t *zone);
+
+/* kind FG_CALL_MODEL/TOOL, decision FG_DECISION_*: one more decided */
+void ngx_http_foxgov_metrics_decision(ngx_int_t kind, ngx_uint_t decision);
+/* one more of counters[counter] */
+void ngx_http_foxgov_metrics_add(ngx_uint_t counter);
+/* this worker's gauges */
+void ngx_http_foxgov_metrics_worker(uint64_t spool_bytes,
+    ngx_uint_t connected);
+void ngx_http_foxgov_metrics_start(void);
+void ngx_http_foxgov_metrics_stop(void);
+
+char *ngx_http_foxgov_metrics_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_foxgov_metrics_handler(ngx_http_request_t *r);
+
+
 /* ------------------------------------------------------------ transport */
 
 char *ngx_http_foxgov_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -168,6 +168,13 @@ static ngx_command_t  ngx_http_foxgov_commands[] = {
       0,
       NULL },
 
+    { ngx_string("foxgov_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_foxgov_metrics_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("foxgov_spool"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
       ngx_http_foxgov_spool_directive,
@@ -287,6 +294,8 @@ ngx_http_foxgov_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    ngx_http_foxgov_metrics_start();
+
     if (ngx_http_foxgov_redis_start(cycle, fmcf) != NGX_OK) {
         return NGX_ERROR;
     }
@@ -310,6 +319,7 @@ ngx_http_foxgov_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_foxgov_redis_stop(cycle);
+    ngx_http_foxgov_metrics_stop();
 
     fg_jcs_free(ngx_http_foxgov_worker_jcs);
     fg_sha256_free(ngx_http_foxgov_worker_sha256);

@@ -87,8 +87,6 @@ typedef struct {
     fg_spool_t                    *spool;
     u_char                         spool_path[NGX_MAX_PATH];
 
-    ngx_atomic_uint_t              sent, spooled, drained, failed;
-
     ngx_http_foxgov_wait_t        *waiting;     /* the call emitting now */
 } ngx_http_foxgov_transport_t;
 
@@ -393,10 +391,25 @@ ngx_http_foxgov_redis_cleanup(void *data)
 
 /* ====================================================== connection */
 
+/* Bytes of records in the spool (what the spool_bytes gauge shows). */
+static uint64_t
+ngx_http_foxgov_spool_used(ngx_http_foxgov_transport_t *t)
+{
+    uint64_t  n;
+
+    n = t->spool != NULL ? fg_spool_bytes(t->spool) : 0;
+
+    return n > FG_SPOOL_MAGIC_LEN ? n - FG_SPOOL_MAGIC_LEN : 0;
+}
+
+
 static void
 ngx_http_foxgov_redis_schedule(ngx_http_foxgov_transport_t *t)
 {
     ngx_msec_t  delay;
+
+    /* called whenever the connection is gone */
+    ngx_http_foxgov_metrics_worker(ngx_http_foxgov_spool_used(t), 0);
 
     if (t->exiting || t->reconnect.timer_set) {
         return;
@@ -489,6 +502,7 @@ ngx_http_foxgov_redis_on_connect(const redisAsyncContext *ac, int status)
 
     t->connected = 1;
     t->backoff = NGX_HTTP_FOXGOV_REDIS_BACKOFF_MIN;
+    ngx_http_foxgov_metrics_worker(ngx_http_foxgov_spool_used(t), 1);
 
     ngx_http_foxgov_redis_drain(t);
 }
@@ -699,7 +713,7 @@ ngx_http_foxgov_redis_on_sent(redisAsyncContext *ac, void *r, void *data)
     t->inflight--;
 
     if (ngx_http_foxgov_redis_acked(reply)) {
-        t->sent++;
+        ngx_http_foxgov_metrics_add(NGX_HTTP_FOXGOV_METRIC_SENT);
 
     } else {
         if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
@@ -738,7 +752,7 @@ ngx_http_foxgov_redis_on_drained(redisAsyncContext *ac, void *r, void *data)
     t->draining--;
 
     if (ngx_http_foxgov_redis_acked(reply)) {
-        t->drained++;
+        ngx_http_foxgov_metrics_add(NGX_HTTP_FOXGOV_METRIC_DRAINED);
     } else {
         /* the spool keeps it: the whole spool is sent again later */
         t->drain_failed = 1;
@@ -767,6 +781,7 @@ ngx_http_foxgov_redis_on_drained(redisAsyncContext *ac, void *r, void *data)
             ngx_log_error(NGX_LOG_ALERT, t->log, 0,
                           "foxgov: the spool cannot be emptied: %s", err.msg);
         }
+        ngx_http_foxgov_metrics_worker(ngx_http_foxgov_spool_used(t), 1);
     }
 
     ngx_http_foxgov_redis_waiting(t);
@@ -852,7 +867,7 @@ ngx_http_foxgov_spool_put(ngx_http_foxgov_transport_t *t,
     e.record_len = len;
 
     if (t->spool == NULL || fg_spool_append(t->spool, &e, &err) != FG_OK) {
-        t->failed++;
+        ngx_http_foxgov_metrics_add(NGX_HTTP_FOXGOV_METRIC_FAILED);
         ngx_log_error(NGX_LOG_ALERT, t->log, 0,
                       "foxgov: a %s record (%s) is neither in redis nor in "
                       "the spool: %s", fg_record_type_name(type), hash,
@@ -860,7 +875,8 @@ ngx_http_foxgov_spool_put(ngx_http_foxgov_transport_t *t,
         return;
     }
 
-    t->spooled++;
+    ngx_http_foxgov_metrics_add(NGX_HTTP_FOXGOV_METRIC_SPOOLED);
+    ngx_http_foxgov_metrics_worker(ngx_http_foxgov_spool_used(t), t->connected);
 
     if (t->exiting) {
         ngx_http_foxgov_spool_flush(&t->flush);

@@ -48,6 +48,7 @@ typedef struct {
     ngx_rbtree_t                 rbtree;
     ngx_rbtree_node_t            sentinel;
     ngx_queue_t                  queue;
+    ngx_http_foxgov_metrics_t    metrics;
 } ngx_http_foxgov_zone_sh_t;
 
 
@@ -130,7 +131,7 @@ ngx_http_foxgov_zone_init(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_OK;
     }
 
-    ctx->sh = ngx_slab_alloc(ctx->shpool, sizeof(ngx_http_foxgov_zone_sh_t));
+    ctx->sh = ngx_slab_calloc(ctx->shpool, sizeof(ngx_http_foxgov_zone_sh_t));
     if (ctx->sh == NULL) {
         return NGX_ERROR;
     }
@@ -506,4 +507,13 @@ ngx_http_foxgov_zone_rbtree_insert(ngx_rbtree_node_t *temp,
     node->left = sentinel;
     node->right = sentinel;
     ngx_rbt_red(node);
+}
+
+
+ngx_http_foxgov_metrics_t *
+ngx_http_foxgov_zone_metrics(ngx_shm_zone_t *zone)
+{
+    ngx_http_foxgov_zone_ctx_t  *ctx = zone->data;
+
+    return ctx->sh != NULL ? &ctx->sh->metrics : NULL;
 }
