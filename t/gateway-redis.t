@@ -21,7 +21,7 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 
 use FoxGov::Test::Nginx qw(module_path);
-use FoxGov::Test::Fixtures qw(foxgov_bin);
+use FoxGov::Test::Fixtures qw(foxgov_bin run_foxgov);
 use FoxGov::Test::Gateway;
 use FoxGov::Test::Redis;
 
@@ -119,7 +119,22 @@ my @first = calls(5, 'redis up');
                        "$type: r is the record the gateway built");
             my $o = eval { $JSON->decode($e->{o}) };
             $ok &&= ok($o && $o->{gateway_pid}, "$type: o is JSON");
+            my ($rc, undef, $err) = run_foxgov({ stdin => $e->{r} },
+                                               'validate', 'record', '-');
+            $ok &&= is($rc, 0, "$type: r is schema-valid") or diag($err);
         }
+        my %tids = map { $_->[0]{rec}{trace}{trace_id} => 1 }
+                   values %{ $by->{$exec} };
+        $ok &&= is(scalar keys %tids, 1,
+                   "$exec: one trace_id in its three records");
+        $ok &&= is($by->{$exec}{PolicyDecisionRecord}[0]{rec}
+                   {auth_context_sha256},
+                   $by->{$exec}{AuthContext}[0]{h},
+                   "$exec: the decision links the AuthContext in Redis");
+        $ok &&= is($by->{$exec}{ModelCallRecord}[0]{rec}
+                   {policy_decision_sha256},
+                   $by->{$exec}{PolicyDecisionRecord}[0]{h},
+                   "$exec: the call record links the decision in Redis");
     }
     ok($ok, 'every entry has the fields of DESIGN.md');
     is(spool_bytes(), 8, 'nothing was spooled') or diag(spool_bytes());
