@@ -12,7 +12,6 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 
-use File::Path qw(make_path);
 use Test::More;
 use Time::HiRes qw(time sleep);
 
@@ -35,15 +34,7 @@ my $g = FoxGov::Test::Gateway->new(workers => 2, revision => 'rev-"7"',
             foxgov_metrics;
         }
 EOF
-my $spool = $g->dir . '/spool';
-make_path($spool);
-if ($> == 0) {
-    my $uid = getpwnam('nobody');
-    chown $uid, -1, $spool if defined $uid;
-}
-$g->{opts}{http_config} =
-    "    foxgov_redis @{[ $redis->addr ]} connect_timeout=300ms timeout=1s;\n"
-  . "    foxgov_spool $spool;\n";
+$g->with_redis($redis->addr, redis => 'connect_timeout=300ms timeout=1s');
 $g->start;
 
 # The metrics as { 'name{labels}' => value }; every line must be a

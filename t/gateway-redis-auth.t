@@ -11,7 +11,6 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 
-use File::Path qw(make_path);
 use Test::More;
 use Time::HiRes qw(time sleep);
 
@@ -34,16 +33,9 @@ sub gateway {
     my ($password) = @_;
     my $g = FoxGov::Test::Gateway->new;
     my $d = $g->dir;
-    make_path("$d/spool");
-    if ($> == 0) {
-        my $uid = getpwnam('nobody');
-        chown $uid, -1, "$d/spool" if defined $uid;
-    }
     $g->nginx->write_file('redis.password', "$password\n");
-    $g->{opts}{http_config} =
-        "    foxgov_redis @{[ $redis->addr ]} "
-      . "password_file=$d/redis.password db=3 timeout=1s;\n"
-      . "    foxgov_spool $d/spool;\n";
+    $g->with_redis($redis->addr,
+        redis => "password_file=$d/redis.password db=3 timeout=1s");
     $g->start;
     return $g;
 }

@@ -13,7 +13,6 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 
-use File::Path qw(make_path);
 use IO::Socket::INET;
 use POSIX qw(WNOHANG);
 use Test::More;
@@ -37,15 +36,7 @@ my $redis = FoxGov::Test::Redis->new;
 $redis->start;
 
 my $g = FoxGov::Test::Gateway->new(workers => 2);
-my $spool = $g->dir . '/spool';
-make_path($spool);
-if ($> == 0) {
-    my $uid = getpwnam('nobody');
-    chown $uid, -1, $spool if defined $uid;
-}
-$g->{opts}{http_config} =
-    "    foxgov_redis @{[ $redis->addr ]} connect_timeout=300ms timeout=1s;\n"
-  . "    foxgov_spool $spool;\n";
+$g->with_redis($redis->addr, redis => 'connect_timeout=300ms timeout=1s');
 $g->start;
 
 my $port = $g->nginx->port(8080);
@@ -109,18 +100,6 @@ sub load {
     return @ids;
 }
 
-sub workers {
-    my $master = $g->nginx->read_file('nginx.pid') =~ s/\s+//gr;
-    my @w;
-    for my $stat (glob '/proc/[0-9]*/stat') {
-        open my $fh, '<', $stat or next;
-        my $line = <$fh> // next;
-        my ($state, $ppid) = $line =~ /\) (\S) (\d+) / or next;
-        push @w, $stat =~ m{^/proc/(\d+)/}
-            if $ppid eq $master && $state ne 'Z';
-    }
-    return @w;
-}
 
 # Every served call's records reach Redis; how many twice, in a note.
 sub all_recorded {
@@ -154,7 +133,7 @@ all_recorded('nginx reloaded under load', @b);
 my @c = load('kill-worker', sub {
     $redis->kill9;
     sleep 0.3;
-    my @w = workers();
+    my @w = $g->workers;
     kill 'KILL', $w[0] if @w;
     sleep 0.3;
     $redis->start;

@@ -13,7 +13,6 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 
-use File::Path qw(make_path);
 use File::Temp ();
 use Test::More;
 use Time::HiRes qw(time sleep);
@@ -33,16 +32,9 @@ my $redis = FoxGov::Test::Redis->new;
 sub gateway {
     my ($spool, $max) = @_;
     my $g = FoxGov::Test::Gateway->new;
-    make_path($spool);
-    if ($> == 0) {
-        my $uid = getpwnam('nobody');
-        chown $uid, -1, $spool if defined $uid;
-        chown $uid, -1, glob "$spool/*";
-    }
-    $g->{opts}{http_config} =
-        "    foxgov_redis @{[ $redis->addr ]} connect_timeout=300ms "
-      . "timeout=1s;\n"
-      . "    foxgov_spool $spool" . ($max ? " max_size=$max" : '') . ";\n";
+    $g->with_redis($redis->addr, spool => $spool,
+        redis => 'connect_timeout=300ms timeout=1s',
+        spool_args => $max ? "max_size=$max" : '');
     $g->start;
     return $g;
 }

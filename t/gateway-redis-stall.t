@@ -11,7 +11,6 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 
-use File::Path qw(make_path);
 use IO::Socket::INET;
 use POSIX qw(WNOHANG);
 use Test::More;
@@ -43,16 +42,8 @@ if ($pid == 0) {
 close $mute;
 
 my $g = FoxGov::Test::Gateway->new;
-my $spool = $g->dir . '/spool';
-make_path($spool);
-if ($> == 0) {
-    my $uid = getpwnam('nobody');
-    chown $uid, -1, $spool if defined $uid;
-}
-$g->{opts}{http_config} = <<"EOF";
-    foxgov_redis 127.0.0.1:$port connect_timeout=300ms timeout=1500ms;
-    foxgov_spool $spool;
-EOF
+my $spool = $g->with_redis("127.0.0.1:$port",
+    redis => 'connect_timeout=300ms timeout=1500ms');
 $g->start;
 
 my $tok = $g->token;

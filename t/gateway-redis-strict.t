@@ -15,7 +15,6 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 
-use File::Path qw(make_path);
 use IO::Socket::INET;
 use JSON::PP;
 use POSIX qw(WNOHANG);
@@ -46,14 +45,7 @@ sub gateway {
 EOF
     my $d = $g->dir;
     $g->{opts}{config} =~ s/%%DIR%%/$d/g;
-    make_path("$d/spool");
-    if ($> == 0) {
-        my $uid = getpwnam('nobody');
-        chown $uid, -1, "$d/spool" if defined $uid;
-    }
-    $g->{opts}{http_config} =
-        "    foxgov_redis $addr connect_timeout=300ms timeout=$timeout;\n"
-      . "    foxgov_spool $d/spool;\n";
+    $g->with_redis($addr, redis => "connect_timeout=300ms timeout=$timeout");
     $g->start;
     return $g;
 }

@@ -15,7 +15,6 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 
 use Digest::SHA qw(sha256_hex);
-use File::Path qw(make_path);
 use JSON::PP;
 use Test::More;
 use Time::HiRes qw(time sleep);
@@ -37,17 +36,8 @@ my $redis = FoxGov::Test::Redis->new;
 $redis->start;
 
 my $g = FoxGov::Test::Gateway->new;
-my $spool = $g->dir . '/spool';
-make_path($spool);
-if ($> == 0) {
-    # as root the workers run as nobody, who writes the spool
-    my $uid = getpwnam('nobody');
-    chown $uid, -1, $spool if defined $uid;
-}
-$g->{opts}{http_config} = <<"EOF";
-    foxgov_redis @{[ $redis->addr ]} connect_timeout=300ms timeout=1s;
-    foxgov_spool $spool max_size=16m;
-EOF
+my $spool = $g->with_redis($redis->addr,
+    redis => 'connect_timeout=300ms timeout=1s', spool_args => 'max_size=16m');
 $g->start;
 
 my $tok = $g->token;
@@ -83,18 +73,6 @@ sub spool_bytes {
     return $n;
 }
 
-sub workers {
-    my $master = $g->nginx->read_file('nginx.pid') =~ s/\s+//gr;
-    my @w;
-    for my $stat (glob '/proc/[0-9]*/stat') {
-        open my $fh, '<', $stat or next;
-        my $line = <$fh> // next;
-        my ($state, $ppid) = $line =~ /\) (\S) (\d+) / or next;
-        push @w, $stat =~ m{^/proc/(\d+)/}
-            if $ppid eq $master && $state ne 'Z';
-    }
-    return @w;
-}
 
 # ----------------------------------------------------- Redis is there
 
@@ -168,13 +146,13 @@ my @orphan = calls(3, 'redis killed again');
 {
     my $deadline = time() + 5;
     sleep 0.1 while spool_bytes() <= 8 && time() < $deadline;
-    my @w = workers();
+    my @w = $g->workers;
     is(scalar @w, 1, 'one worker');
     kill 'KILL', $w[0];
     $deadline = time() + 10;
-    sleep 0.1 while (grep { $_ == $w[0] } workers() or !workers())
+    sleep 0.1 while (grep { $_ == $w[0] } $g->workers or !$g->workers)
                     && time() < $deadline;
-    my @now = workers();
+    my @now = $g->workers;
     ok(@now && $now[0] != $w[0], 'the master started another worker');
 }
 

@@ -114,20 +114,6 @@ sub decision_of {
     }
 }
 
-# The worker processes of the running master (its children that are not
-# zombies), from /proc.
-sub workers {
-    my $master = $g->nginx->read_file('nginx.pid') =~ s/\s+//gr;
-    my @w;
-    for my $stat (glob '/proc/[0-9]*/stat') {
-        open my $fh, '<', $stat or next;
-        my $line = <$fh> // next;
-        my ($state, $ppid) = $line =~ /\) (\S) (\d+) / or next;
-        push @w, $stat =~ m{^/proc/(\d+)/}
-            if $ppid eq $master && $state ne 'Z';
-    }
-    return sort { $a <=> $b } @w;
-}
 
 # The log phase of a call is over once nginx has logged closing its
 # connection: the module adds a call's tokens to its THROTTLE counters
@@ -294,7 +280,7 @@ my %all_pids;
 
 {
     my $master = $g->nginx->read_file('nginx.pid') =~ s/\s+//gr;
-    my @old = workers();
+    my @old = $g->workers;
     is(scalar @old, 2, 'two workers before the reload') or diag("@old");
     my %old = map { $_ => 1 } @old;
 
@@ -305,7 +291,7 @@ my %all_pids;
     my @new;
     my $deadline = time() + 15;
     while (time() < $deadline) {
-        my @w = workers();
+        my @w = $g->workers;
         if (@w == 2 && !grep { $old{$_} } @w) {
             @new = @w;
             last;
@@ -314,7 +300,7 @@ my %all_pids;
     }
     is(scalar @new, 2, 'after reload: the old workers are gone, two new '
        . 'ones run (' . join(',', @new) . ')')
-        or diag(join(' ', workers()) . "\n"
+        or diag(join(' ', $g->workers) . "\n"
                 . ($g->nginx->read_file('error.log') =~ /(.{0,2000})\z/s)[0]);
     my %new = map { $_ => 1 } @new;
     is($g->nginx->read_file('nginx.pid') =~ s/\s+//gr, $master,

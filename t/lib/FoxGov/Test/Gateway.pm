@@ -255,6 +255,47 @@ sub snow_schema {
     };
 }
 
+# Send the gateway's evidence to Redis at $addr (before start): a spool
+# directory (under the test dir unless spool => DIR), writable by the
+# workers' user, and foxgov_redis / foxgov_spool in http{}, with the extra
+# parameters redis => '...' and spool_args => '...'.  Returns the spool
+# directory.
+sub with_redis {
+    my ($self, $addr, %o) = @_;
+
+    my $spool = $o{spool} // "$self->{dir}/spool";
+    make_path($spool);
+    if ($> == 0) {
+        # as root the workers run as nobody, who writes the spool
+        my $uid = getpwnam('nobody');
+        chown $uid, -1, $spool, glob("$spool/*") if defined $uid;
+    }
+
+    $self->{opts}{http_config} = ($self->{opts}{http_config} // '')
+        . "    foxgov_redis $addr" . ($o{redis} ? " $o{redis}" : '') . ";\n"
+        . "    foxgov_spool $spool"
+        . ($o{spool_args} ? " $o{spool_args}" : '') . ";\n";
+
+    return $spool;
+}
+
+# The worker processes of the running master (its children that are not
+# zombies), from /proc.
+sub workers {
+    my ($self) = @_;
+
+    my $master = $self->{t}->read_file('nginx.pid') =~ s/\s+//gr;
+    my @w;
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        open my $fh, '<', $stat or next;
+        my $line = <$fh> // next;
+        my ($state, $ppid) = $line =~ /\) (\S) (\d+) / or next;
+        push @w, $stat =~ m{^/proc/(\d+)/}
+            if $ppid eq $master && $state ne 'Z';
+    }
+    return sort { $a <=> $b } @w;
+}
+
 # Start the upstreams and nginx.
 sub start {
     my ($self) = @_;
