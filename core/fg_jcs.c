@@ -1262,6 +1262,13 @@ fg_jcs_node_kind(const fg_jcs_t *jcs, uint32_t node)
 
 
 size_t
+fg_jcs_node_offset(const fg_jcs_t *jcs, uint32_t node)
+{
+    return node < jcs->nnodes ? jcs->nodes[node].src : 0;
+}
+
+
+size_t
 fg_jcs_node_size(const fg_jcs_t *jcs, uint32_t node)
 {
     fg_jcs_kind_t  k = fg_jcs_node_kind(jcs, node);

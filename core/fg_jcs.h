@@ -77,6 +77,9 @@ typedef enum {
 
 fg_jcs_kind_t fg_jcs_node_kind(const fg_jcs_t *jcs, uint32_t node);
 
+/* The byte offset in the input where the node's value starts. */
+size_t fg_jcs_node_offset(const fg_jcs_t *jcs, uint32_t node);
+
 /* Elements of an array, members of an object; 0 for anything else. */
 size_t fg_jcs_node_size(const fg_jcs_t *jcs, uint32_t node);
 
