@@ -57,6 +57,7 @@ int fg_cli_wants_help(int argc, char **argv);
 long fg_cli_parse_duration(const char *s);
 
 int fg_cmd_canon(int argc, char **argv);
+int fg_cmd_verify(int argc, char **argv);
 int fg_cmd_hash(int argc, char **argv);
 int fg_cmd_validate(int argc, char **argv);
 int fg_cmd_keygen(int argc, char **argv);

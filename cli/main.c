@@ -24,6 +24,8 @@ static const fg_cli_command_t  fg_commands[] = {
       "build, sign, verify and test policy bundles" },
     { "decide",   fg_cmd_decide,
       "print the PolicyDecisionRecord a bundle gives for an input" },
+    { "verify",   fg_cmd_verify,
+      "check a tenant's ledger file: hashes, chain, seq, schemas, links" },
     { NULL, NULL, NULL }
 };
 

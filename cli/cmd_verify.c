@@ -1,0 +1,385 @@
+/*
+ * cmd_verify.c -- `foxgov verify`: check a tenant's ledger file line by
+ * line (docs/ledger.md): each line canonical with its envelope_hash right,
+ * seq dense from 1, the chain unbroken from the tenant's genesis, each
+ * record schema-valid and the tenant's, no envelope_hash twice, and each
+ * decision's AuthContext and each call record's decision earlier in the
+ * ledger.  The file is read as a stream, one bounded line at a time.
+ */
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "fg_ledger.h"
+#include "fg_record.h"
+
+
+/* The envelope hashes seen so far, with their record types. */
+typedef struct {
+    unsigned char  *keys;       /* cap * 32 bytes */
+    signed char    *types;      /* -1: empty */
+    size_t          cap;
+    size_t          n;
+} fg_verify_set_t;
+
+
+static int
+fg_verify_set_grow(fg_verify_set_t *s);
+
+
+static size_t
+fg_verify_slot(const fg_verify_set_t *s, const unsigned char *md)
+{
+    uint64_t  v;
+    size_t    i;
+
+    memcpy(&v, md, sizeof(v));          /* a sha256 is already spread */
+    for (i = (size_t) (v & (s->cap - 1)); s->types[i] >= 0
+         && memcmp(s->keys + i * FG_SHA256_LEN, md, FG_SHA256_LEN) != 0;
+         i = (i + 1) & (s->cap - 1))
+    {
+        /* void */
+    }
+    return i;
+}
+
+
+/* The type recorded for md, or -1. */
+static int
+fg_verify_set_get(const fg_verify_set_t *s, const unsigned char *md)
+{
+    return s->cap ? s->types[fg_verify_slot(s, md)] : -1;
+}
+
+
+static int
+fg_verify_set_put(fg_verify_set_t *s, const unsigned char *md, int type)
+{
+    size_t  i;
+
+    if ((s->n + 1) * 2 > s->cap && fg_verify_set_grow(s) != FG_OK) {
+        return FG_ERR_NOMEM;
+    }
+    i = fg_verify_slot(s, md);
+    memcpy(s->keys + i * FG_SHA256_LEN, md, FG_SHA256_LEN);
+    s->types[i] = (signed char) type;
+    s->n++;
+    return FG_OK;
+}
+
+
+static int
+fg_verify_set_grow(fg_verify_set_t *s)
+{
+    fg_verify_set_t  bigger;
+    size_t           i;
+
+    bigger.cap = s->cap ? s->cap * 2 : 1024;
+    bigger.n = 0;
+    bigger.keys = malloc(bigger.cap * FG_SHA256_LEN);
+    bigger.types = malloc(bigger.cap);
+    if (bigger.keys == NULL || bigger.types == NULL) {
+        free(bigger.keys);
+        free(bigger.types);
+        return FG_ERR_NOMEM;
+    }
+    memset(bigger.types, -1, bigger.cap);
+
+    for (i = 0; i < s->cap; i++) {
+        if (s->types[i] >= 0) {
+            (void) fg_verify_set_put(&bigger, s->keys + i * FG_SHA256_LEN,
+                                     s->types[i]);
+        }
+    }
+
+    free(s->keys);
+    free(s->types);
+    *s = bigger;
+    return FG_OK;
+}
+
+
+/* The next line of f into b (without "\n"): 1, 0 at the end, -1 too long. */
+static int
+fg_verify_line(FILE *f, fg_buffer_t *b, int *unterminated)
+{
+    int            c;
+    unsigned char  byte;
+
+    b->len = 0;
+    *unterminated = 0;
+
+    while ((c = getc(f)) != EOF) {
+        if (c == '\n') {
+            return 1;
+        }
+        byte = (unsigned char) c;
+        if (b->len >= FG_LEDGER_LINE_MAX
+            || fg_buffer_append(b, &byte, 1) != FG_OK)
+        {
+            return -1;
+        }
+    }
+
+    if (b->len > 0) {
+        *unterminated = 1;
+        return 1;
+    }
+    return 0;
+}
+
+
+/* The record's links to what came before it in the ledger. */
+static const char *
+fg_verify_links(const fg_verify_set_t *seen, const json_t *rec, int type)
+{
+    const char     *field, *hex;
+    unsigned char   md[FG_SHA256_LEN];
+    int             want;
+
+    if (type == FG_RECORD_POLICY_DECISION) {
+        field = "auth_context_sha256";
+        want = FG_RECORD_AUTH_CONTEXT;
+    } else if (type == FG_RECORD_MODEL_CALL || type == FG_RECORD_TOOL_CALL) {
+        field = "policy_decision_sha256";
+        want = FG_RECORD_POLICY_DECISION;
+    } else {
+        return NULL;
+    }
+
+    hex = json_string_value(json_object_get(rec, field));
+    if (hex == NULL || fg_unhex_sha256(hex, strlen(hex), md) != FG_OK
+        || fg_verify_set_get(seen, md) != want)
+    {
+        return want == FG_RECORD_AUTH_CONTEXT
+               ? "its auth_context_sha256 names no AuthContext before it"
+               : "its policy_decision_sha256 names no PolicyDecisionRecord "
+                 "before it";
+    }
+    return NULL;
+}
+
+
+static void
+fg_verify_help(void)
+{
+    printf("usage: foxgov verify LEDGER [--tenant T]\n"
+           "\n"
+           "Checks a tenant's ledger file (docs/ledger.md), line by line: "
+           "each line\ncanonical and its envelope_hash the sha256 of its "
+           "record; seq 1, 2, 3, ...\nwithout a gap; the chain unbroken "
+           "from the tenant's genesis; each record\nschema-valid and of the "
+           "tenant (--tenant, or the first record's); no\nenvelope_hash "
+           "twice; each decision's AuthContext and each call record's\n"
+           "decision earlier in the ledger.\n"
+           "\n"
+           "Prints a summary line when every check holds; otherwise one "
+           "line naming\nthe first bad seq (and line) and why.\n"
+           "Exit status: 0 verified, 1 a check failed, 2 usage or an "
+           "unreadable file.\n");
+}
+
+
+int
+fg_cmd_verify(int argc, char **argv)
+{
+    FILE               *f;
+    const char         *path, *tenant, *why;
+    char                tenant_buf[FG_TENANT_ID_MAX + 1], hex[65];
+    fg_buffer_t         line;
+    fg_error_t          err;
+    fg_ledger_entry_t   e;
+    fg_verify_set_t     seen;
+    fg_records_t       *records;
+    fg_schema_report_t  report;
+    fg_sha256_t        *h;
+    fg_jcs_t           *jcs, *jcs2;
+    json_t             *rec;
+    const json_t       *t;
+    unsigned char       chain[FG_SHA256_LEN];
+    uint64_t            seq, lineno;
+    int                 rc, got, unterminated, type;
+
+    if (fg_cli_wants_help(argc, argv)) {
+        fg_verify_help();
+        return FG_EXIT_OK;
+    }
+
+    tenant = NULL;
+    if (argc == 4 && strcmp(argv[2], "--tenant") == 0) {
+        tenant = argv[3];
+    } else if (argc != 2) {
+        fg_cli_error("verify", "expected LEDGER [--tenant T] (try foxgov "
+                     "verify --help)");
+        return FG_EXIT_USAGE;
+    }
+    path = argv[1];
+
+    if (tenant != NULL && !fg_tenant_id_valid(tenant, strlen(tenant))) {
+        fg_cli_error("verify", "--tenant \"%s\" is not a tenant id", tenant);
+        return FG_EXIT_USAGE;
+    }
+
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        fg_cli_error("verify", "%s: %s", path, strerror(errno));
+        return FG_EXIT_USAGE;
+    }
+
+    records = fg_records_new(&err);
+    jcs = fg_jcs_new(0);
+    jcs2 = fg_jcs_new(0);
+    h = fg_sha256_new();
+    memset(&seen, 0, sizeof(seen));
+    fg_buffer_init(&line, 0);
+
+    rc = FG_EXIT_REFUSED;
+    seq = 0;
+    lineno = 0;
+    why = NULL;
+
+    if (records == NULL || jcs == NULL || jcs2 == NULL || h == NULL) {
+        fg_cli_error("verify", "out of memory");
+        rc = FG_EXIT_USAGE;
+        goto done;
+    }
+
+    for ( ;; ) {
+        got = fg_verify_line(f, &line, &unterminated);
+        if (got == 0) {
+            break;
+        }
+        lineno++;
+
+        if (got < 0) {
+            fg_cli_error("verify", "%s: seq %llu (line %llu): longer than "
+                         "%d bytes", path, (unsigned long long) seq + 1,
+                         (unsigned long long) lineno, FG_LEDGER_LINE_MAX);
+            goto done;
+        }
+        if (unterminated) {
+            fg_cli_error("verify", "%s: seq %llu (line %llu): the last line "
+                         "has no newline (a torn append)", path,
+                         (unsigned long long) seq + 1,
+                         (unsigned long long) lineno);
+            goto done;
+        }
+
+        if (fg_ledger_read(jcs, h, line.data, line.len, &e, &err) != FG_OK) {
+            fg_cli_error("verify", "%s: seq %llu (line %llu): %s", path,
+                         (unsigned long long) seq + 1,
+                         (unsigned long long) lineno, err.msg);
+            goto done;
+        }
+
+        rec = fg_record_parse(jcs2, e.record, e.record_len, &err);
+        if (rec == NULL) {
+            why = err.msg;
+            goto bad;
+        }
+
+        if (seq == 0) {
+            /* the tenant whose genesis starts the chain */
+            if (tenant == NULL) {
+                t = json_object_get(rec, "tenant_id");
+                if (!json_is_string(t)
+                    || json_string_length(t) > FG_TENANT_ID_MAX)
+                {
+                    json_decref(rec);
+                    why = "the first record names no tenant";
+                    goto bad;
+                }
+                strcpy(tenant_buf, json_string_value(t));
+                tenant = tenant_buf;
+            }
+            if (fg_ledger_genesis(h, tenant, strlen(tenant), chain)
+                != FG_OK)
+            {
+                json_decref(rec);
+                why = "the tenant id is not valid";
+                goto bad;
+            }
+        }
+
+        if (fg_ledger_next(h, seq, chain, &e, &err) != FG_OK) {
+            json_decref(rec);
+            why = err.msg;
+            goto bad;
+        }
+
+        if (fg_record_validate(records, rec, &report) != FG_OK) {
+            json_decref(rec);
+            why = report.count ? report.line[0] : "not schema-valid";
+            goto bad;
+        }
+
+        t = json_object_get(rec, "tenant_id");
+        if (strcmp(json_string_value(t), tenant) != 0) {
+            json_decref(rec);
+            why = "a record of another tenant";
+            goto bad;
+        }
+
+        if (fg_verify_set_get(&seen, e.envelope_hash) >= 0) {
+            json_decref(rec);
+            why = "this envelope_hash is in the ledger already";
+            goto bad;
+        }
+
+        type = fg_record_type_from_name(json_string_value(
+                   json_object_get(rec, "record_type")));
+        why = fg_verify_links(&seen, rec, type);
+        json_decref(rec);
+        if (why != NULL) {
+            goto bad;
+        }
+
+        if (fg_verify_set_put(&seen, e.envelope_hash, type) != FG_OK) {
+            fg_cli_error("verify", "out of memory");
+            rc = FG_EXIT_USAGE;
+            goto done;
+        }
+
+        memcpy(chain, e.chain, FG_SHA256_LEN);
+        seq = e.seq;
+    }
+
+    if (ferror(f)) {
+        fg_cli_error("verify", "%s: %s", path, strerror(errno));
+        rc = FG_EXIT_USAGE;
+        goto done;
+    }
+
+    if (seq == 0) {
+        fg_cli_error("verify", "%s: the ledger is empty", path);
+        goto done;
+    }
+
+    fg_hex_sha256(chain, hex);
+    printf("%s: verified: tenant %s, %llu records, seq 1..%llu, chain %s\n",
+           path, tenant, (unsigned long long) seq, (unsigned long long) seq,
+           hex);
+    rc = FG_EXIT_OK;
+    goto done;
+
+bad:
+
+    fg_cli_error("verify", "%s: seq %llu (line %llu): %s", path,
+                 (unsigned long long) e.seq, (unsigned long long) lineno,
+                 why);
+
+done:
+
+    fclose(f);
+    free(seen.keys);
+    free(seen.types);
+    fg_buffer_free(&line);
+    fg_sha256_free(h);
+    fg_jcs_free(jcs);
+    fg_jcs_free(jcs2);
+    fg_records_free(records);
+
+    return rc;
+}
