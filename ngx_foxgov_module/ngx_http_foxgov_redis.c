@@ -98,6 +98,7 @@ static void ngx_http_foxgov_redis_connect(ngx_http_foxgov_transport_t *t);
 static void ngx_http_foxgov_redis_drop(ngx_http_foxgov_transport_t *t,
     const char *why);
 static void ngx_http_foxgov_redis_drain(ngx_http_foxgov_transport_t *t);
+static void ngx_http_foxgov_redis_retry(ngx_http_foxgov_transport_t *t);
 static ngx_int_t ngx_http_foxgov_redis_xadd(ngx_http_foxgov_transport_t *t,
     fg_record_type_t type, const char *tenant, size_t tenant_len,
     const char *hash, const u_char *rec, size_t len, redisCallbackFn *fn,
@@ -633,12 +634,47 @@ ngx_http_foxgov_redis_timeout(ngx_event_t *ev)
 }
 
 
+/*
+ * The timer of both retries: connecting again when the connection is
+ * gone, draining again when it is up but the spool was left holding
+ * records (Redis answered an error: nothing else would drain it).
+ */
 static void
 ngx_http_foxgov_redis_reconnect(ngx_event_t *ev)
 {
-    ngx_connection_t  *c = ev->data;
+    ngx_connection_t             *c = ev->data;
+    ngx_http_foxgov_transport_t  *t = c->data;
 
-    ngx_http_foxgov_redis_connect(c->data);
+    if (t->ac != NULL && t->connected) {
+        if (t->draining == 0) {
+            fg_spool_rewind(t->spool);
+            ngx_http_foxgov_redis_drain(t);
+        }
+        return;
+    }
+
+    ngx_http_foxgov_redis_connect(t);
+}
+
+
+/* Drain again after the backoff: the connection is up, Redis refused. */
+static void
+ngx_http_foxgov_redis_retry(ngx_http_foxgov_transport_t *t)
+{
+    ngx_msec_t  delay;
+
+    if (t->exiting || t->reconnect.timer_set) {
+        return;
+    }
+
+    delay = t->backoff + (ngx_msec_t) ngx_random() % (t->backoff / 2 + 1);
+
+    t->backoff *= 2;
+    if (t->backoff > NGX_HTTP_FOXGOV_REDIS_BACKOFF_MAX) {
+        t->backoff = NGX_HTTP_FOXGOV_REDIS_BACKOFF_MAX;
+    }
+
+    ngx_add_timer(&t->reconnect, delay);
 }
 
 
@@ -766,6 +802,7 @@ ngx_http_foxgov_redis_on_drained(redisAsyncContext *ac, void *r, void *data)
         t->drain_failed = 0;
         fg_spool_rewind(t->spool);
         ngx_http_foxgov_redis_waiting(t);
+        ngx_http_foxgov_redis_retry(t);
         return;
     }
 
@@ -781,6 +818,7 @@ ngx_http_foxgov_redis_on_drained(redisAsyncContext *ac, void *r, void *data)
             ngx_log_error(NGX_LOG_ALERT, t->log, 0,
                           "foxgov: the spool cannot be emptied: %s", err.msg);
         }
+        t->backoff = NGX_HTTP_FOXGOV_REDIS_BACKOFF_MIN;
         ngx_http_foxgov_metrics_worker(ngx_http_foxgov_spool_used(t), 1);
     }
 
@@ -830,6 +868,7 @@ ngx_http_foxgov_redis_drain(ngx_http_foxgov_transport_t *t)
     if (t->draining == 0 && t->drain_failed) {
         t->drain_failed = 0;
         fg_spool_rewind(t->spool);
+        ngx_http_foxgov_redis_retry(t);
     }
 
     ngx_http_foxgov_redis_waiting(t);
@@ -877,6 +916,11 @@ ngx_http_foxgov_spool_put(ngx_http_foxgov_transport_t *t,
 
     ngx_http_foxgov_metrics_add(NGX_HTTP_FOXGOV_METRIC_SPOOLED);
     ngx_http_foxgov_metrics_worker(ngx_http_foxgov_spool_used(t), t->connected);
+
+    /* spooled while connected (Redis refused it): drain it again later */
+    if (t->connected && t->draining == 0) {
+        ngx_http_foxgov_redis_retry(t);
+    }
 
     if (t->exiting) {
         ngx_http_foxgov_spool_flush(&t->flush);

@@ -139,6 +139,31 @@ $redis->start;
     is(spool_bytes(), 8, 'the spool is empty again');
 }
 
+# ------------- Redis up but refusing (an error reply, not a lost link)
+
+{
+    # OOM: every XADD is answered -OOM while the connection stays up
+    my $r = $redis->client;
+    $r->config_set('maxmemory', '1');
+    $r->config_set('maxmemory-policy', 'noeviction');
+    my @refused = calls(3, 'redis refusing');
+    my $deadline = time() + 5;
+    sleep 0.1 while spool_bytes() <= 8 && time() < $deadline;
+    cmp_ok(spool_bytes(), '>', 8, 'the refused records wait in the spool');
+    like($g->nginx->read_file('error.log'), qr/redis refused a \w+ record: OOM/,
+         'the worker says Redis refused them, and why');
+
+    # Redis takes records again, over the same connection: drained
+    $r->config_set('maxmemory', '0');
+    $r->quit;
+    my ($by, $missing) = wait_all(15, @refused);
+    is($missing, 0, 'once Redis takes records again, they are drained '
+                    . 'without a reconnection');
+    $deadline = time() + 5;
+    sleep 0.1 while spool_bytes() > 8 && time() < $deadline;
+    is(spool_bytes(), 8, 'and the spool is empty again');
+}
+
 # ---------------------- a worker killed with records in its spool
 
 $redis->kill9;
