@@ -101,26 +101,28 @@ fg_verify_set_grow(fg_verify_set_t *s)
 }
 
 
-/* The next line of f into b (without "\n"): 1, 0 at the end, -1 too long. */
+/*
+ * The next line of f into b (without "\n"): 1, 0 at the end, -1 when it is
+ * longer than a ledger line may be.  b holds FG_LEDGER_LINE_MAX bytes
+ * (fg_verify_line_buffer), so a line is read without growing anything;
+ * the stream is the process's own, so unlocked reads.
+ */
 static int
 fg_verify_line(FILE *f, fg_buffer_t *b, int *unterminated)
 {
-    int            c;
-    unsigned char  byte;
+    int  c;
 
     b->len = 0;
     *unterminated = 0;
 
-    while ((c = getc(f)) != EOF) {
+    while ((c = getc_unlocked(f)) != EOF) {
         if (c == '\n') {
             return 1;
         }
-        byte = (unsigned char) c;
-        if (b->len >= FG_LEDGER_LINE_MAX
-            || fg_buffer_append(b, &byte, 1) != FG_OK)
-        {
+        if (b->len == FG_LEDGER_LINE_MAX) {
             return -1;
         }
+        b->data[b->len++] = (unsigned char) c;
     }
 
     if (b->len > 0) {
@@ -128,6 +130,17 @@ fg_verify_line(FILE *f, fg_buffer_t *b, int *unterminated)
         return 1;
     }
     return 0;
+}
+
+
+static int
+fg_verify_line_buffer(fg_buffer_t *b)
+{
+    b->data = malloc(FG_LEDGER_LINE_MAX);
+    b->cap = FG_LEDGER_LINE_MAX;
+    b->len = 0;
+    b->max = FG_LEDGER_LINE_MAX;
+    return b->data != NULL ? FG_OK : FG_ERR_NOMEM;
 }
 
 
@@ -234,13 +247,16 @@ fg_cmd_verify(int argc, char **argv)
     h = fg_sha256_new();
     memset(&seen, 0, sizeof(seen));
     fg_buffer_init(&line, 0);
+    (void) fg_verify_line_buffer(&line);
 
     rc = FG_EXIT_REFUSED;
     seq = 0;
     lineno = 0;
     why = NULL;
 
-    if (records == NULL || jcs == NULL || jcs2 == NULL || h == NULL) {
+    if (records == NULL || jcs == NULL || jcs2 == NULL || h == NULL
+        || line.data == NULL)
+    {
         fg_cli_error("verify", "out of memory");
         rc = FG_EXIT_USAGE;
         goto done;
