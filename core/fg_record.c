@@ -309,15 +309,6 @@ fg_record_set_time(json_t *record, const char *field, time_t sec, long nsec)
 
 
 int
-fg_record_set_blobref(json_t *record, const char *field,
-    const fg_blobref_t *ref)
-{
-    return json_object_set_new(record, field, fg_blobref_to_json(ref)) == 0
-           ? FG_OK : FG_ERR_NOMEM;
-}
-
-
-int
 fg_record_link(fg_sha256_t *h, json_t *record, const char *field,
     const json_t *target, fg_error_t *err)
 {
@@ -510,37 +501,6 @@ fg_record_hash(fg_sha256_t *h, const json_t *record,
     rc = fg_envelope_hash(h, record, md, err);
     if (rc != FG_OK) {
         return rc;
-    }
-
-    fg_hex_sha256(md, hex);
-
-    return FG_OK;
-}
-
-
-int
-fg_record_seal(fg_sha256_t *h, const json_t *record, fg_buffer_t *canon,
-    char hex[FG_SHA256_HEX_LEN + 1], fg_error_t *err)
-{
-    int            rc;
-    fg_sink_t      sink;
-    unsigned char  md[FG_SHA256_LEN];
-    unsigned char  stage[FG_SINK_STAGE];
-
-    canon->len = 0;
-    fg_sink_to_buffer(&sink, canon, stage, sizeof(stage));
-
-    rc = fg_jcs_canonicalize_json(record, 0, &sink, err);
-    if (rc != FG_OK) {
-        return rc;
-    }
-
-    if (fg_sha256_init(h) != FG_OK
-        || fg_sha256_update(h, canon->data, canon->len) != FG_OK
-        || fg_sha256_final(h, md) != FG_OK)
-    {
-        return fg_error_set(err, FG_ERR_CRYPTO, FG_NO_OFFSET,
-                            "SHA-256 failed");
     }
 
     fg_hex_sha256(md, hex);

@@ -98,10 +98,6 @@ int fg_time_format(time_t sec, long nsec, char buf[FG_TIME_MAX]);
  */
 int fg_time_parse(const char *s, size_t len, time_t *sec, long *nsec);
 
-/* Set field to the BlobRef ref. */
-int fg_record_set_blobref(json_t *record, const char *field,
-    const fg_blobref_t *ref);
-
 /*
  * Set field (auth_context_sha256, policy_decision_sha256) to the envelope
  * hash of target: the link from one record to the one it depends on.
@@ -173,19 +169,6 @@ int fg_record_parse_bounded(fg_jcs_t *jcs, fg_sha256_t *h,
 /* envelope_hash of record as 64 lowercase hex digits. */
 int fg_record_hash(fg_sha256_t *h, const json_t *record,
     char hex[FG_SHA256_HEX_LEN + 1], fg_error_t *err);
-
-/*
- * Seal a record this library built: write its canonical form (JCS) into
- * canon, emptied first (the bytes the evidence transport sends), and its
- * envelope_hash, the sha256 of those bytes, into hex.  The record is not
- * validated here: the builders check every field they are given and the
- * ledger validates every record it appends (docs/records.md, "Where
- * records are validated").  Returns FG_OK, FG_ERR_LIMIT when canon's
- * bound is reached, or a hash error (err says why).
- */
-int fg_record_seal(fg_sha256_t *h, const json_t *record, fg_buffer_t *canon,
-    char hex[FG_SHA256_HEX_LEN + 1], fg_error_t *err);
-
 
 /* ------------------------------------------------------------------ ids */
 
