@@ -147,7 +147,7 @@ int fg_adapter_usage_json(fg_provider_t provider, fg_endpoint_t endpoint,
 
 /*
  * fg_adapter_usage_json() for the response text[0..len) as it came: its
- * top-level "model" and "usage" are found with fg_json_member() and only
+ * top-level "model" and "usage" are found with fg_json_members() and only
  * they are parsed, so the rest of the response is never built into a
  * document.  Text that is not one JSON object, or has either member
  * twice, leaves u all unknown and returns FG_ERR_SYNTAX; otherwise the

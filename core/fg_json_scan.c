@@ -171,34 +171,3 @@ end:
 
     return fg_json_ws(text, len, p) == len ? FG_JSON_FOUND : FG_JSON_MALFORMED;
 }
-
-
-int
-fg_json_member(const char *text, size_t len, const char *key, size_t klen,
-    size_t *off, size_t *vlen)
-{
-    int             rc;
-    char            name[64];
-    const char     *keys[1];
-    fg_json_span_t  span;
-
-    if (klen >= sizeof(name)) {
-        return FG_JSON_ABSENT;          /* no member the gateway reads */
-    }
-    memcpy(name, key, klen);
-    name[klen] = '\0';
-    keys[0] = name;
-
-    rc = fg_json_members(text, len, keys, 1, &span);
-    if (rc != FG_JSON_FOUND) {
-        return rc;
-    }
-    if (!span.found) {
-        return FG_JSON_ABSENT;
-    }
-
-    *off = span.off;
-    *vlen = span.len;
-
-    return FG_JSON_FOUND;
-}

@@ -26,33 +26,24 @@
 #include <stddef.h>
 
 #define FG_JSON_FOUND       1
-#define FG_JSON_ABSENT      0
 #define FG_JSON_MALFORMED  -1
 
-/*
- * Look for the top-level member key[0..klen) (at most 63 bytes; a longer
- * key is never found) of the object text[0..len).
- * Returns FG_JSON_FOUND with *off and *vlen the span of its value,
- * FG_JSON_ABSENT when the object has no such member, FG_JSON_MALFORMED
- * when text is not one object (trailing bytes after it are malformed
- * too) or has the member twice (jansson, reading duplicates strictly,
- * would refuse the document, so the scanner does not pick one).
- */
-int fg_json_member(const char *text, size_t len, const char *key,
-    size_t klen, size_t *off, size_t *vlen);
-
-/*
- * fg_json_member() for several keys (NUL-ended) in one pass: spans[i]
- * says whether keys[i] was found and where its value lies.  Returns
- * FG_JSON_FOUND when text is one object without a wanted member twice
- * (whether or not any was found), else FG_JSON_MALFORMED.
- */
+/* Where a wanted member's value lies in the text, if it is there. */
 typedef struct {
     int     found;
     size_t  off;
     size_t  len;
 } fg_json_span_t;
 
+/*
+ * Look for the top-level members keys[0..nkeys) (NUL-ended) of the object
+ * text[0..len), in one pass: spans[i] says whether keys[i] is there and
+ * where its value lies.  Returns FG_JSON_FOUND when text is one object
+ * (trailing bytes after it make it malformed) without a wanted member
+ * twice, whether or not any was found; FG_JSON_MALFORMED otherwise
+ * (jansson, reading duplicates strictly, would refuse the document, so
+ * the scanner does not pick one).
+ */
 int fg_json_members(const char *text, size_t len, const char *const *keys,
     size_t nkeys, fg_json_span_t *spans);
 

@@ -26,12 +26,18 @@ static void
 fuzz_check_member(const char *text, size_t size, const json_t *doc,
     const char *key)
 {
-    int           rc;
-    size_t        off, n;
-    json_t       *v;
-    json_error_t  jerr;
+    int             rc;
+    size_t          off, n;
+    json_t         *v;
+    json_error_t    jerr;
+    fg_json_span_t  span;
 
-    rc = fg_json_member(text, size, key, strlen(key), &off, &n);
+    rc = fg_json_members(text, size, &key, 1, &span);
+    if (rc == FG_JSON_FOUND && !span.found) {
+        rc = 0;                         /* absent */
+    }
+    off = span.off;
+    n = span.len;
 
     if (rc == FG_JSON_FOUND && (off > size || n > size - off || n == 0)) {
         abort();
