@@ -275,6 +275,12 @@ fg_cmd_verify(int argc, char **argv)
                          (unsigned long long) lineno, FG_LEDGER_LINE_MAX);
             goto done;
         }
+        if (ferror(f)) {
+            fg_cli_error("verify", "%s: line %llu: %s", path,
+                         (unsigned long long) lineno, strerror(errno));
+            rc = FG_EXIT_USAGE;
+            goto done;
+        }
         if (unterminated) {
             fg_cli_error("verify", "%s: seq %llu (line %llu): the last line "
                          "has no newline (a torn append)", path,

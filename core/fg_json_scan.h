@@ -9,9 +9,10 @@
  * member values (strings with their escapes, nested brackets counted,
  * scalars up to the next delimiter) and returns where the wanted value
  * lies; the caller parses that span alone with jansson.  It checks the
- * structure it walks (quotes, colons, commas, balanced brackets), not
- * the tokens inside values: a malformed value inside the span is refused
- * by jansson when the span is parsed, one elsewhere is not looked at.
+ * structure it walks (quotes, colons, commas, the depth of brackets, not
+ * whether a "]" closes a "["), not the tokens inside values: a malformed
+ * value inside the span is refused by jansson when the span is parsed,
+ * one elsewhere is not looked at.
  *
  * Keys are compared byte for byte as they are written: a key spelled
  * with escapes ("\u0075sage") is not the same key.  The documents read

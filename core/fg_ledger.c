@@ -59,7 +59,7 @@ fg_ledger_line(uint64_t seq, const unsigned char chain[FG_SHA256_LEN],
     size_t  start;
 
     if (seq == 0 || seq > 9007199254740991ULL || record == NULL || len == 0
-        || record[0] != '{')
+        || len > FG_RECORD_MAX_BYTES || record[0] != '{')
     {
         return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
                             "ledger line: not a seq and a record");

@@ -30,11 +30,12 @@
 #include "fg_core.h"
 #include "fg_hash.h"
 #include "fg_jcs.h"
+#include "fg_record.h"
 
 #define FG_LEDGER_GENESIS_PREFIX  "foxgov-ledger-v1:"
 
 /* The longest line: a record of FG_RECORD_MAX_BYTES and the framing. */
-#define FG_LEDGER_LINE_MAX        (1024 * 1024 + 256)
+#define FG_LEDGER_LINE_MAX        (FG_RECORD_MAX_BYTES + 256)
 
 /* One entry as read from a line; record points into the line. */
 typedef struct {

@@ -1854,6 +1854,25 @@ fg_policy_decision_write(const fg_decision_t *d, const json_t *input,
                             "missing");
     }
 
+    /* what the schema bounds and the record's links depend on */
+    if (!fg_tenant_id_valid(a->tenant_id,
+                            strnlen(a->tenant_id, FG_TENANT_ID_MAX + 1))
+        || strnlen(a->execution_id, FG_UUID_LEN + 1) != FG_UUID_LEN
+        || !fg_sha256_hex_valid(a->auth_context_sha256,
+                                strnlen(a->auth_context_sha256,
+                                        FG_SHA256_HEX_LEN + 1))
+        || (a->bundle_revision != NULL
+            && (a->bundle_sha256 == NULL
+                || !fg_sha256_hex_valid(a->bundle_sha256,
+                                        strnlen(a->bundle_sha256,
+                                                FG_SHA256_HEX_LEN + 1)))))
+    {
+        return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
+                            "decision record: tenant_id, execution_id, "
+                            "auth_context_sha256 or the bundle's sha256 is "
+                            "not valid");
+    }
+
     /* the members in canonical order */
     fg_rw_init(&w, out, err);
     fg_rw_object(&w);
@@ -1875,7 +1894,7 @@ fg_policy_decision_write(const fg_decision_t *d, const json_t *input,
         fg_rw_key(&w, "revision");
         fg_rw_string(&w, a->bundle_revision);
         fg_rw_key(&w, "sha256");
-        fg_rw_string(&w, a->bundle_sha256 != NULL ? a->bundle_sha256 : "");
+        fg_rw_string(&w, a->bundle_sha256);
         fg_rw_close(&w);
     }
 

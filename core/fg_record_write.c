@@ -38,7 +38,7 @@ fg_rw_put(fg_rw_t *w, const char *p, size_t n)
     int  rc;
 
     if (w->rc == FG_OK && (rc = fg_sink_write(w->out, p, n)) != FG_OK) {
-        fg_rw_fail(w, rc, "output failed", NULL);
+        fg_rw_fail(w, rc, fg_strerror(rc), NULL);
     }
 }
 
@@ -151,7 +151,7 @@ fg_rw_stringn(fg_rw_t *w, const char *s, size_t n)
 
     rc = fg_jcs_write_string((const unsigned char *) s, n, 0, w->out);
     if (rc != FG_OK) {
-        fg_rw_fail(w, rc, "output failed", NULL);
+        fg_rw_fail(w, rc, fg_strerror(rc), NULL);
     }
 }
 
@@ -243,9 +243,11 @@ fg_rw_json(fg_rw_t *w, const json_t *v)
         return;
     }
 
+    e.msg[0] = '\0';
     rc = fg_jcs_canonicalize_json(v, 0, w->out, &e);
     if (rc != FG_OK) {
-        fg_rw_fail(w, rc, e.msg, w->depth ? w->last[w->depth - 1] : NULL);
+        fg_rw_fail(w, rc, e.msg[0] ? e.msg : fg_strerror(rc),
+                   w->depth ? w->last[w->depth - 1] : NULL);
     }
 }
 
@@ -339,7 +341,7 @@ fg_rw_finish(fg_rw_t *w)
     }
 
     if (w->rc == FG_OK && (rc = fg_sink_drain(w->out)) != FG_OK) {
-        fg_rw_fail(w, rc, "output failed", NULL);
+        fg_rw_fail(w, rc, fg_strerror(rc), NULL);
     }
 
     return w->rc;
@@ -392,7 +394,7 @@ fg_rw_buffer_json(fg_rw_buffer_t *b, int rc, fg_error_t *err)
 
     if (rc == FG_OK) {
         rec = json_loadb((const char *) b->buf.data, b->buf.len,
-                         JSON_REJECT_DUPLICATES, &jerr);
+                         JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
         if (rec == NULL) {
             /* the writer wrote something jansson cannot read: a defect */
             fg_error_set(err, FG_ERR_INVALID, (size_t) jerr.position,

@@ -27,6 +27,7 @@ struct fg_spool_s {
     uint64_t       read_off;     /* where fg_spool_next() reads */
     int            dir_synced;
     int            dirty;        /* written since the last fsync */
+    int            broken;       /* a failed write could not be cut */
     fg_sha256_t   *h;
     fg_buffer_t    queue;        /* the entry being written */
     fg_buffer_t    in;           /* the entry fg_spool_next() read */
@@ -391,6 +392,9 @@ fg_spool_open(const char *path, uint64_t max_bytes, uint64_t *torn,
     *torn = 0;
 
     s = calloc(1, sizeof(*s));
+    if (s != NULL) {
+        s->fd = -1;
+    }
     if (s == NULL || (s->path = strdup(path)) == NULL
         || (s->h = fg_sha256_new()) == NULL)
     {
@@ -431,6 +435,15 @@ fg_spool_open(const char *path, uint64_t max_bytes, uint64_t *torn,
 
     if (s->size < FG_SPOOL_MAGIC_LEN) {
         /* new, or torn before its magic was whole: start it */
+        if (s->size > 0
+            && (pread(s->fd, magic, (size_t) s->size, 0) != (ssize_t) s->size
+                || memcmp(magic, FG_SPOOL_MAGIC, (size_t) s->size) != 0))
+        {
+            fg_error_set(err, FG_ERR_INVALID, 0,
+                         "spool %s: not a spool file (no FGSPOOL1 magic)",
+                         path);
+            goto failed;
+        }
         *torn = s->size;
         if (ftruncate(s->fd, 0) != 0
             || pwrite(s->fd, FG_SPOOL_MAGIC, FG_SPOOL_MAGIC_LEN, 0)
@@ -483,10 +496,17 @@ fg_spool_write(fg_spool_t *s, fg_error_t *err)
                 n = 0;
                 continue;
             }
-            /* what was written stays: a torn tail the next open cuts */
-            s->size += done;
+            /*
+             * Cut what was written of it, so the next entry does not
+             * follow half of this one; if even that fails, the part left
+             * is a torn tail, and nothing more is appended after it.
+             */
             s->queue.len = 0;
-            return fg_spool_sys(err, s, "write");
+            (void) fg_spool_sys(err, s, "write");
+            if (done > 0 && ftruncate(s->fd, (off_t) s->size) != 0) {
+                s->broken = 1;
+            }
+            return FG_ERR_IO;
         }
     }
 
@@ -502,6 +522,12 @@ int
 fg_spool_append(fg_spool_t *s, const fg_spool_entry_t *e, fg_error_t *err)
 {
     int  rc;
+
+    if (s->broken) {
+        return fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET,
+                            "spool %s: a failed write left a part of an "
+                            "entry that could not be cut", s->path);
+    }
 
     s->queue.len = 0;
 
@@ -603,6 +629,14 @@ fg_spool_rewind(fg_spool_t *s)
 int
 fg_spool_truncate(fg_spool_t *s, fg_error_t *err)
 {
+    /* only what was read (and so sent) may go */
+    if (s->read_off != s->size) {
+        return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
+                            "spool %s: not emptied, %llu bytes not read yet",
+                            s->path,
+                            (unsigned long long) (s->size - s->read_off));
+    }
+
     if (ftruncate(s->fd, FG_SPOOL_MAGIC_LEN) != 0 || fsync(s->fd) != 0) {
         return fg_spool_sys(err, s, "truncate");
     }

@@ -109,7 +109,8 @@ fg_spool_t *fg_spool_open(const char *path, uint64_t max_bytes,
  * SIGKILL of it included), made durable by the next fg_spool_sync().
  * FG_ERR_LIMIT when the file would grow beyond max_bytes (the spool is
  * full: nothing is written), FG_ERR_INVALID for an entry that is not
- * valid, FG_ERR_IO when the write fails (a part written is a torn tail).
+ * valid, FG_ERR_IO when the write fails (a part written is cut again; if
+ * that fails too, the spool refuses every later append).
  */
 int fg_spool_append(fg_spool_t *s, const fg_spool_entry_t *e,
     fg_error_t *err);
@@ -132,7 +133,8 @@ void fg_spool_rewind(fg_spool_t *s);
 
 /*
  * Every entry is in Redis: empty the file (keeping it, and its lock) and
- * fsync.  Entries read after the last rewind are the ones drained.
+ * fsync.  Refused (FG_ERR_INVALID) unless every entry has been read since
+ * the last rewind: what was not read was not sent.
  */
 int fg_spool_truncate(fg_spool_t *s, fg_error_t *err);
 

@@ -163,7 +163,15 @@ test_roundtrip(void **state)
     assert_int_equal(fg_spool_next(s, &e, &err), FG_OK);
     assert_entry(&e, 0);
 
+    /* not all read (so not all sent): not emptied */
+    assert_int_equal(fg_spool_truncate(s, &err), FG_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "not read yet"));
+    assert_int_equal(fg_spool_entries(s), 10);
+
     /* drained: empty, and still the owner's */
+    for (i = 1; i < 10; i++) {
+        assert_int_equal(fg_spool_next(s, &e, &err), FG_OK);
+    }
     assert_int_equal(fg_spool_truncate(s, &err), FG_OK);
     assert_int_equal(fg_spool_entries(s), 0);
     assert_int_equal(fg_spool_next(s, &e, &err), FG_SPOOL_MORE);
