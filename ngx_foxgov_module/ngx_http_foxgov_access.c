@@ -1348,7 +1348,7 @@ ngx_http_foxgov_approval(ngx_http_request_t *r,
 
 
 /*
- * Seal and hand on the AuthContext and the PolicyDecisionRecord: after
+ * Send the AuthContext and write and send the PolicyDecisionRecord: after
  * this the call may be forwarded (no forward without a decision record).
  */
 static ngx_int_t
@@ -1441,6 +1441,7 @@ ngx_http_foxgov_act(ngx_http_request_t *r, ngx_http_foxgov_loc_conf_t *flcf,
     char                           input_sha256[FG_SHA256_HEX_LEN + 1];
     fg_blobref_t                   empty;
     ngx_http_foxgov_credential_t  *cred;
+    ngx_http_foxgov_main_conf_t   *fmcf;
 
     switch (d->decision) {
 
@@ -1535,10 +1536,19 @@ ngx_http_foxgov_act(ngx_http_request_t *r, ngx_http_foxgov_loc_conf_t *flcf,
             break;
 
         case 0:
-            /* suspended, not blocking: the acknowledgements resume it */
+            /*
+             * Suspended, not blocking: the acknowledgements resume it.  A
+             * timer of the request's own (the transport's are cancelable)
+             * bounds the wait and keeps a gracefully exiting worker until
+             * the call is answered.
+             */
             ngx_http_foxgov_redis_wait_suspend(ctx->wait);
             r->read_event_handler = ngx_http_test_reading;
-            r->write_event_handler = ngx_http_request_empty_handler;
+            r->write_event_handler = ngx_http_foxgov_evidence_resume;
+            fmcf = ngx_http_get_module_main_conf(r, ngx_http_foxgov_module);
+            ngx_add_timer(r->connection->write,
+                          fmcf->redis->connect_timeout
+                          + fmcf->redis->timeout);
             ctx->status = NGX_AGAIN;
             return NGX_AGAIN;
 
@@ -1574,18 +1584,31 @@ void
 ngx_http_foxgov_evidence_resume(ngx_http_request_t *r)
 {
     ngx_int_t                state;
+    ngx_event_t             *wev;
     ngx_http_foxgov_ctx_t   *ctx;
     ngx_http_foxgov_wait_t  *w;
 
-    r->write_event_handler = ngx_http_core_run_phases;
-
     ctx = ngx_http_foxgov_get_ctx(r);
+    wev = r->connection->write;
+
+    state = (ctx != NULL && ctx->wait != NULL)
+            ? ngx_http_foxgov_redis_wait_state(ctx->wait) : 1;
+
+    if (state == 0 && !wev->timedout) {
+        return;                 /* a write event of its own: still waiting */
+    }
+
+    wev->timedout = 0;
+    if (wev->timer_set) {
+        ngx_del_timer(wev);
+    }
+
+    r->write_event_handler = ngx_http_core_run_phases;
 
     if (ctx != NULL && ctx->wait != NULL) {
         w = ctx->wait;
         ctx->wait = NULL;
 
-        state = ngx_http_foxgov_redis_wait_state(w);
         ngx_http_foxgov_redis_wait_cancel(w);
 
         if (state == 1) {

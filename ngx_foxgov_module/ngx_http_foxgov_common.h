@@ -226,7 +226,8 @@ typedef struct {
     ngx_str_t                   tracestate; /* to pass on, or empty */
 
     /* authentication */
-    json_t                     *auth;       /* the AuthContext record */
+    json_t                     *auth;       /* the caller's subject
+                                               (fg_auth_subject) */
     char                        auth_hash[FG_SHA256_HEX_LEN + 1];
     ngx_str_t                   auth_record;    /* its canonical bytes */
     ngx_str_t                   tenant;
@@ -400,9 +401,9 @@ ngx_int_t ngx_http_foxgov_log_handler(ngx_http_request_t *r);
  * handed to ngx_http_foxgov_evidence_emit_written(), which hashes the
  * bytes into hash and sends them; or to ngx_http_foxgov_evidence_keep(),
  * which copies them into the request pool, to be sent later with
- * ngx_http_foxgov_evidence_emit_bytes().  Until the Redis transport lands
- * "sends" is the error log at debug level, in parts short enough for one
- * log line each.  NGX_ERROR, logged at alert and hash emptied, when the
+ * ngx_http_foxgov_evidence_emit_bytes().  "Sends" is to Redis with
+ * foxgov_redis (ngx_http_foxgov_redis_send), and to the error log at
+ * debug level in every case.  NGX_ERROR, logged at alert and hash emptied, when the
  * record could not be written (a defect, or no memory).
  */
 fg_sink_t *ngx_http_foxgov_evidence_writer(void);
@@ -431,7 +432,7 @@ ngx_int_t ngx_http_foxgov_read_secret(ngx_conf_t *cf, ngx_str_t *file,
 #define NGX_HTTP_FOXGOV_METRIC_SPOOLED        1
 #define NGX_HTTP_FOXGOV_METRIC_DRAINED        2
 #define NGX_HTTP_FOXGOV_METRIC_FAILED         3
-#define NGX_HTTP_FOXGOV_METRIC_EVIDENCE       4
+#define NGX_HTTP_FOXGOV_METRIC_EVIDENCE_N     4   /* how many of them */
 #define NGX_HTTP_FOXGOV_METRIC_STRICT_REFUSED 4
 #define NGX_HTTP_FOXGOV_METRIC_CACHE_HIT      5
 #define NGX_HTTP_FOXGOV_METRIC_CACHE_MISS     6

@@ -8,9 +8,9 @@
  * what is sent.  No record is built as a jansson value and canonicalized
  * afterwards (bench/gateway/README.md says what that cost).
  *
- * The Redis stream transport (foxgov:ev:{tenant}, DESIGN.md "Evidence
- * transport") replaces the body of ngx_http_foxgov_evidence_send(); until
- * it lands each record is written to the error log at debug level, as
+ * With foxgov_redis the bytes go to the Redis stream transport
+ * (ngx_http_foxgov_redis.c, foxgov:ev:{tenant}); whether or not, each
+ * record is also written to the error log when it is at debug level, as
  *
  *     foxgov evidence <execution_id> <record_type> <envelope_hash>
  *         <part>/<parts> <length> <canonical bytes of this part>

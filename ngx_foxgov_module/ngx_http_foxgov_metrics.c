@@ -216,7 +216,7 @@ ngx_http_foxgov_metrics_handler(ngx_http_request_t *r)
         "# HELP foxgov_evidence_records_total Evidence records: sent to "
         "Redis and acknowledged, put in the spool, drained from it, lost "
         "(neither).\n# TYPE foxgov_evidence_records_total counter\n");
-    for (i = 0; i < NGX_HTTP_FOXGOV_METRIC_EVIDENCE; i++) {
+    for (i = 0; i < NGX_HTTP_FOXGOV_METRIC_EVIDENCE_N; i++) {
         p = ngx_slprintf(p, last,
                          "foxgov_evidence_records_total{result=\"%s\"} %uA\n",
                          results[i], m->counters[i]);

@@ -6,15 +6,18 @@
  * spool (core/fg_spool, docs/spool.md) for the records Redis does not
  * take.
  *
- * The rule that keeps every record and their order: a record is sent to
- * Redis directly only while the connection is up and the spool is empty;
- * otherwise it is appended to the spool.  A record sent and not
+ * The rule that keeps every record: a record is sent to Redis directly
+ * only while the connection is up (AUTH and SELECT answered) and behind
+ * everything the spool holds (it is empty, or the drain has sent all of
+ * it); otherwise it is appended to the spool.  A record sent and not
  * acknowledged (the connection drops, a reply times out, Redis answers an
  * error) is appended to the spool too.  When the connection is up the
  * spool is drained in order, and emptied only once Redis has acknowledged
  * every entry of it; until then new records go behind it, into it.  A
  * record can so reach Redis twice (acknowledged, but the acknowledgement
- * lost), never zero times: the ledger dedupes by envelope_hash.
+ * lost), never zero times: the ledger dedupes by envelope_hash.  Order
+ * holds but for one case: a record Redis refused (an error reply) is
+ * spooled behind records acknowledged after it.
  *
  * hiredis 0.14 on nginx (docs/development.md): the context's fd is
  * wrapped in an ngx_connection_t for its events, level-triggered (hiredis
@@ -83,6 +86,8 @@ typedef struct {
     ngx_uint_t                     inflight;    /* direct XADDs waiting */
     ngx_uint_t                     draining;    /* drain XADDs waiting */
     ngx_uint_t                     drain_failed;
+    ngx_uint_t                     drain_tail;  /* the drain read it all */
+    ngx_uint_t                     setup;       /* AUTH/SELECT waiting */
 
     fg_spool_t                    *spool;
     u_char                         spool_path[NGX_MAX_PATH];
@@ -99,6 +104,7 @@ static void ngx_http_foxgov_redis_drop(ngx_http_foxgov_transport_t *t,
     const char *why);
 static void ngx_http_foxgov_redis_drain(ngx_http_foxgov_transport_t *t);
 static void ngx_http_foxgov_redis_retry(ngx_http_foxgov_transport_t *t);
+static void ngx_http_foxgov_redis_ready(ngx_http_foxgov_transport_t *t);
 static ngx_int_t ngx_http_foxgov_redis_xadd(ngx_http_foxgov_transport_t *t,
     fg_record_type_t type, const char *tenant, size_t tenant_len,
     const char *hash, const u_char *rec, size_t len, redisCallbackFn *fn,
@@ -384,8 +390,16 @@ ngx_http_foxgov_redis_cleanup(void *data)
     ngx_http_foxgov_redis_del(t->c->read, NGX_READ_EVENT);
     ngx_http_foxgov_redis_del(t->c->write, NGX_WRITE_EVENT);
 
+    /* a posted event of this connection must not run once it is free */
+    if (t->c->read->posted) {
+        ngx_delete_posted_event(t->c->read);
+    }
+    if (t->c->write->posted) {
+        ngx_delete_posted_event(t->c->write);
+    }
+
+    ngx_free_connection(t->c);      /* reads c->fd: clear it afterwards */
     t->c->fd = (ngx_socket_t) -1;
-    ngx_free_connection(t->c);
     t->c = NULL;
 }
 
@@ -435,16 +449,26 @@ ngx_http_foxgov_redis_on_setup(redisAsyncContext *ac, void *r, void *data)
     redisReply                   *reply = r;
     ngx_http_foxgov_transport_t  *t = ac->ev.data;
 
-    if (reply == NULL || reply->type != REDIS_REPLY_ERROR) {
+    if (reply == NULL) {
+        return;                         /* the connection went */
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        /* the reply never holds the password; data names the command */
+        ngx_log_error(NGX_LOG_ERR, t->log, 0,
+                      "foxgov: redis refused %s: %*s", (char *) data,
+                      reply->len, reply->str);
+
+        /* from inside a callback only this way: hiredis frees it later */
+        t->setup = 0;
+        redisAsyncDisconnect(ac);
         return;
     }
 
-    /* the reply never holds the password; data names the command */
-    ngx_log_error(NGX_LOG_ERR, t->log, 0, "foxgov: redis refused %s: %*s",
-                  (char *) data, reply->len, reply->str);
-
-    /* from inside a callback only this way: hiredis frees it afterwards */
-    redisAsyncDisconnect(ac);
+    if (--t->setup == 0) {
+        /* only now do records go to the database they belong in */
+        ngx_http_foxgov_redis_ready(t);
+    }
 }
 
 
@@ -455,7 +479,10 @@ ngx_http_foxgov_redis_setup(ngx_http_foxgov_transport_t *t)
     const char  *argv[2];
     size_t       argvlen[2];
 
+    t->setup = 0;
+
     if (t->conf->password.len) {
+        t->setup++;
         argv[0] = "AUTH";
         argvlen[0] = 4;
         argv[1] = (char *) t->conf->password.data;
@@ -465,6 +492,7 @@ ngx_http_foxgov_redis_setup(ngx_http_foxgov_transport_t *t)
     }
 
     if (t->conf->db >= 0) {
+        t->setup++;
         p = ngx_sprintf(db, "%i", t->conf->db);
         argv[0] = "SELECT";
         argvlen[0] = 6;
@@ -498,13 +526,30 @@ ngx_http_foxgov_redis_on_connect(const redisAsyncContext *ac, int status)
 
     ngx_log_error(NGX_LOG_INFO, t->log, 0, "foxgov: redis: connected");
 
-    /* AUTH and SELECT go first: every command after them is theirs */
+    /* AUTH and SELECT first: records wait (spooled) for their answers */
     ngx_http_foxgov_redis_setup(t);
+
+    if (t->setup == 0) {
+        ngx_http_foxgov_redis_ready(t);
+    } else {
+        ngx_add_timer(&t->timeout, t->conf->timeout);
+    }
+}
+
+
+/* Connected, authenticated, in the right database: records may go. */
+static void
+ngx_http_foxgov_redis_ready(ngx_http_foxgov_transport_t *t)
+{
+    if (t->timeout.timer_set) {
+        ngx_del_timer(&t->timeout);
+    }
 
     t->connected = 1;
     t->backoff = NGX_HTTP_FOXGOV_REDIS_BACKOFF_MIN;
     ngx_http_foxgov_metrics_worker(ngx_http_foxgov_spool_used(t), 1);
 
+    fg_spool_rewind(t->spool);
     ngx_http_foxgov_redis_drain(t);
 }
 
@@ -522,6 +567,7 @@ ngx_http_foxgov_redis_on_disconnect(const redisAsyncContext *ac, int status)
 
     t->ac = NULL;
     t->connected = 0;
+    t->setup = 0;
 
     if (t->timeout.timer_set) {
         ngx_del_timer(&t->timeout);
@@ -614,6 +660,7 @@ ngx_http_foxgov_redis_drop(ngx_http_foxgov_transport_t *t, const char *why)
      * calls back.
      */
     t->connected = 0;
+    t->setup = 0;
     redisAsyncFree(ac);
 
     t->ac = NULL;
@@ -630,6 +677,8 @@ ngx_http_foxgov_redis_timeout(ngx_event_t *ev)
 
     ngx_http_foxgov_redis_drop(t, t->connected
                                ? "no reply within timeout= (given up)"
+                               : t->setup
+                               ? "no answer to AUTH or SELECT within timeout="
                                : "not connected within connect_timeout=");
 }
 
@@ -790,6 +839,14 @@ ngx_http_foxgov_redis_on_drained(redisAsyncContext *ac, void *r, void *data)
     if (ngx_http_foxgov_redis_acked(reply)) {
         ngx_http_foxgov_metrics_add(NGX_HTTP_FOXGOV_METRIC_DRAINED);
     } else {
+        if (!t->drain_failed && reply != NULL
+            && reply->type == REDIS_REPLY_ERROR)
+        {
+            ngx_log_error(NGX_LOG_ERR, t->log, 0,
+                          "foxgov: redis refused a spooled record (the "
+                          "spool is sent again later): %*s", reply->len,
+                          reply->str);
+        }
         /* the spool keeps it: the whole spool is sent again later */
         t->drain_failed = 1;
     }
@@ -800,6 +857,7 @@ ngx_http_foxgov_redis_on_drained(redisAsyncContext *ac, void *r, void *data)
 
     if (t->drain_failed) {
         t->drain_failed = 0;
+        t->drain_tail = 0;
         fg_spool_rewind(t->spool);
         ngx_http_foxgov_redis_waiting(t);
         ngx_http_foxgov_redis_retry(t);
@@ -842,9 +900,13 @@ ngx_http_foxgov_redis_drain(ngx_http_foxgov_transport_t *t)
         return;
     }
 
+    t->drain_tail = 0;
+
     for (n = 0; n < NGX_HTTP_FOXGOV_DRAIN_BATCH; n++) {
         rc = fg_spool_next(t->spool, &e, &err);
         if (rc == FG_SPOOL_MORE) {
+            /* all of it is on its way: new records may follow directly */
+            t->drain_tail = 1;
             break;
         }
         if (rc != FG_OK) {
@@ -867,6 +929,7 @@ ngx_http_foxgov_redis_drain(ngx_http_foxgov_transport_t *t)
 
     if (t->draining == 0 && t->drain_failed) {
         t->drain_failed = 0;
+        t->drain_tail = 0;
         fg_spool_rewind(t->spool);
         ngx_http_foxgov_redis_retry(t);
     }
@@ -932,6 +995,21 @@ ngx_http_foxgov_spool_put(ngx_http_foxgov_transport_t *t,
 }
 
 
+/*
+ * May a record go to Redis directly?  Only behind everything the spool
+ * holds: when it is empty, or when the drain has read all of it and its
+ * XADDs are ahead on the same connection (so a steady flow of records
+ * during a drain does not keep the spool from ever being emptied).
+ */
+static ngx_uint_t
+ngx_http_foxgov_redis_direct(ngx_http_foxgov_transport_t *t)
+{
+    return t->connected && t->ac != NULL
+           && (fg_spool_entries(t->spool) == 0
+               || (t->draining > 0 && t->drain_tail));
+}
+
+
 ngx_int_t
 ngx_http_foxgov_redis_send(ngx_log_t *log, fg_record_type_t type,
     const ngx_str_t *tenant, const char *hash, const u_char *rec,
@@ -948,9 +1026,7 @@ ngx_http_foxgov_redis_send(ngx_log_t *log, fg_record_type_t type,
         return NGX_ERROR;
     }
 
-    if (!t->connected || t->ac == NULL || t->draining > 0
-        || fg_spool_entries(t->spool) > 0)
-    {
+    if (!ngx_http_foxgov_redis_direct(t)) {
         /* behind what the spool holds, in order */
         ngx_http_foxgov_spool_put(t, type, (char *) tenant->data,
                                   tenant->len, hash, rec, len);
@@ -1022,9 +1098,7 @@ ngx_http_foxgov_redis_wait_begin(ngx_http_request_t *r)
     ngx_http_foxgov_wait_t       *w;
     ngx_http_foxgov_transport_t  *t = ngx_http_foxgov_transport;
 
-    if (t == NULL || !t->connected || t->ac == NULL || t->draining > 0
-        || fg_spool_entries(t->spool) > 0)
-    {
+    if (t == NULL || !ngx_http_foxgov_redis_direct(t)) {
         return NULL;                    /* Redis cannot acknowledge now */
     }
 

@@ -28,14 +28,15 @@ my $secret = 'redis-secret-' . int(rand(1e9));
 my $redis = FoxGov::Test::Redis->new(password => $secret);
 $redis->start;
 
-# A gateway whose password_file holds $password.
+# A gateway whose password_file holds $password, db= $db (3).
 sub gateway {
-    my ($password) = @_;
+    my ($password, $db) = @_;
+    $db //= 3;
     my $g = FoxGov::Test::Gateway->new;
     my $d = $g->dir;
     $g->nginx->write_file('redis.password', "$password\n");
     $g->with_redis($redis->addr,
-        redis => "password_file=$d/redis.password db=3 timeout=1s");
+        redis => "password_file=$d/redis.password db=$db timeout=1s");
     $g->start;
     return $g;
 }
@@ -93,6 +94,27 @@ sub spooled {
     is($g->stop, 0, 'stops cleanly');
     unlike($g->nginx->read_file('error.log'), qr/not-the-password/,
            'the password is in no log line');
+}
+
+{
+    # a database Redis does not have: SELECT refused, nothing sent to db 0
+    my $g = gateway($secret, 16);
+    my $r = call($g);
+    is($r->{status}, 200, 'db=16: still served (async)');
+    my $deadline = time() + 5;
+    my $log = '';
+    while (time() < $deadline) {
+        $log = $g->nginx->read_file('error.log');
+        last if $log =~ /redis refused SELECT/;
+        sleep 0.1;
+    }
+    like($log, qr/foxgov: redis refused SELECT: \S/,
+         'the worker says Redis refused SELECT');
+    sleep 0.5;
+    is(scalar(() = $redis->entries('acme', 0)), 0,
+       'no record went to the database it was not meant for');
+    cmp_ok(spooled($g), '>', 8, 'they wait in the spool');
+    is($g->stop, 0, 'stops cleanly');
 }
 
 $redis->stop;
