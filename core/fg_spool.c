@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -553,6 +554,34 @@ fg_spool_append(fg_spool_t *s, const fg_spool_entry_t *e, fg_error_t *err)
     }
 
     s->entries++;
+    return FG_OK;
+}
+
+
+int
+fg_spool_rename(fg_spool_t *s, const char *path, fg_error_t *err)
+{
+    char  *copy;
+    int    e;
+
+    copy = strdup(path);
+    if (copy == NULL) {
+        return fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
+    }
+
+    if (renameat2(AT_FDCWD, s->path, AT_FDCWD, path, RENAME_NOREPLACE) != 0) {
+        e = errno;
+        free(copy);
+        fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET,
+                     "spool %s: cannot be renamed %s: %s", s->path, path,
+                     strerror(e));
+        errno = e;                  /* the caller tells EEXIST apart */
+        return FG_ERR_IO;
+    }
+
+    free(s->path);
+    s->path = copy;
+    s->dir_synced = 0;
     return FG_OK;
 }
 

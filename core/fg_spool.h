@@ -105,6 +105,16 @@ fg_spool_t *fg_spool_open(const char *path, uint64_t max_bytes,
     uint64_t *torn, fg_error_t *err);
 
 /*
+ * Give the open spool the name path, in the same directory, without ever
+ * replacing a file already there (renameat2 RENAME_NOREPLACE): FG_ERR_IO
+ * with err saying "exists" (errno EEXIST) when path is taken.  The lock
+ * goes with the file, so a spool created under a name no reader looks at
+ * and renamed once locked is never seen unlocked (docs/spool.md).  The
+ * directory is synced again at the next fg_spool_sync().
+ */
+int fg_spool_rename(fg_spool_t *s, const char *path, fg_error_t *err);
+
+/*
  * Append e to the file: written at once (it outlives the process, a
  * SIGKILL of it included), made durable by the next fg_spool_sync().
  * FG_ERR_LIMIT when the file would grow beyond max_bytes (the spool is

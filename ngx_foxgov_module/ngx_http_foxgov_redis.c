@@ -111,6 +111,8 @@ static ngx_int_t ngx_http_foxgov_redis_xadd(ngx_http_foxgov_transport_t *t,
     void *data);
 static void ngx_http_foxgov_wait_answered(ngx_http_foxgov_wait_t *w,
     ngx_uint_t acked);
+static ngx_int_t ngx_http_foxgov_spool_create(
+    ngx_http_foxgov_transport_t *t, ngx_str_t *dir, uint64_t max);
 static void ngx_http_foxgov_spool_put(ngx_http_foxgov_transport_t *t,
     fg_record_type_t type, const char *tenant, size_t tenant_len,
     const char *hash, const u_char *rec, size_t len);
@@ -1278,14 +1280,67 @@ ngx_http_foxgov_spool_adopt(ngx_http_foxgov_transport_t *t,
 }
 
 
+/*
+ * The worker's own spool file.  It is made and locked under a name the
+ * adopters of other workers do not look at (".spool-<pid>.new"), and only
+ * then given its name, spool-<pid>.fgs, so no sibling starting at the
+ * same time can take it for a dead worker's file; if that name is taken
+ * (the file of a dead process that had our pid, not adopted yet),
+ * spool-<pid>-<n>.fgs.
+ */
+static ngx_int_t
+ngx_http_foxgov_spool_create(ngx_http_foxgov_transport_t *t, ngx_str_t *dir,
+    uint64_t max)
+{
+    fg_error_t   err;
+    uint64_t     torn;
+    ngx_uint_t   i;
+    u_char       path[NGX_MAX_PATH], *p;
+
+    p = ngx_snprintf(path, sizeof(path) - 1, "%V/.spool-%P.new", dir,
+                     ngx_pid);
+    *p = '\0';
+
+    t->spool = fg_spool_open((char *) path, max, &torn, &err);
+    if (t->spool == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, t->log, 0,
+                      "foxgov: the spool cannot be opened: %s", err.msg);
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < 100; i++) {
+        p = i == 0
+            ? ngx_snprintf(t->spool_path, sizeof(t->spool_path) - 1,
+                           "%V/spool-%P.fgs", dir, ngx_pid)
+            : ngx_snprintf(t->spool_path, sizeof(t->spool_path) - 1,
+                           "%V/spool-%P-%ui.fgs", dir, ngx_pid, i);
+        *p = '\0';
+
+        if (fg_spool_rename(t->spool, (char *) t->spool_path, &err)
+            == FG_OK)
+        {
+            return NGX_OK;
+        }
+
+        if (ngx_errno != NGX_EEXIST) {
+            break;
+        }
+    }
+
+    ngx_log_error(NGX_LOG_EMERG, t->log, 0,
+                  "foxgov: the spool cannot be named: %s", err.msg);
+    fg_spool_close(t->spool);
+    t->spool = NULL;
+    (void) unlink((char *) path);
+    return NGX_ERROR;
+}
+
+
 ngx_int_t
 ngx_http_foxgov_redis_start(ngx_cycle_t *cycle,
     ngx_http_foxgov_main_conf_t *fmcf)
 {
     ngx_http_foxgov_transport_t  *t;
-    fg_error_t                    err;
-    uint64_t                      torn;
-    u_char                       *p;
 
     if (fmcf->redis == NULL) {
         return NGX_OK;
@@ -1314,15 +1369,9 @@ ngx_http_foxgov_redis_start(ngx_cycle_t *cycle,
     t->flush.data = &t->dummy;
     t->flush.log = t->log;
 
-    p = ngx_snprintf(t->spool_path, sizeof(t->spool_path) - 1,
-                     "%V/spool-%P.fgs", &fmcf->spool_dir, ngx_pid);
-    *p = '\0';
-
-    t->spool = fg_spool_open((char *) t->spool_path, fmcf->spool_max, &torn,
-                             &err);
-    if (t->spool == NULL) {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
-                      "foxgov: the spool cannot be opened: %s", err.msg);
+    if (ngx_http_foxgov_spool_create(t, &fmcf->spool_dir, fmcf->spool_max)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
