@@ -390,6 +390,14 @@ ngx_int_t ngx_http_foxgov_filter_init(ngx_conf_t *cf);
 
 ngx_int_t ngx_http_foxgov_log_handler(ngx_http_request_t *r);
 
+/*
+ * Write the call record of a decided call (once; later calls do nothing):
+ * from the body filter as the last buffer of the response goes by, else
+ * from the log phase.
+ */
+void ngx_http_foxgov_call_record(ngx_http_request_t *r,
+    ngx_http_foxgov_ctx_t *ctx);
+
 
 /* ------------------------------------------------------------ evidence */
 

@@ -256,6 +256,11 @@ ngx_http_foxgov_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         }
     }
 
+    if (ctx->response_done) {
+        /* recorded before the client can have the whole response */
+        ngx_http_foxgov_call_record(r, ctx);
+    }
+
     return ngx_http_next_body_filter(r, in);
 }
 

@@ -1,14 +1,20 @@
 
 /*
- * ngx_http_foxgov_log.c -- the log phase of a governed call: its
+ * ngx_http_foxgov_log.c -- the end of a governed call: its
  * ModelCallRecord or ToolCallRecord, completed once the response is over
  * -- relayed in full, refused by the gateway, or cut short by the client
  * or the upstream (the outcome says which) -- and the tokens it used
  * counted against the THROTTLE rules that held for it.
  *
- * The log phase runs for every request nginx finishes, aborted ones
- * included, so every call that has a decision record gets its call
- * record.
+ * A response relayed in full is recorded by the body filter when its
+ * last buffer has been hashed and before that buffer is passed on, so no
+ * client ever holds a whole response whose call record is not yet
+ * written (a worker killed between the last byte and the log phase would
+ * otherwise lose it: with lingering close the client sees the end of the
+ * response before nginx frees the request).  Every other call is recorded
+ * in the log phase, which runs for every request nginx finishes, aborted
+ * ones included, so every call that has a decision record gets its call
+ * record, once.
  */
 
 
@@ -26,6 +32,25 @@ static ngx_uint_t ngx_http_foxgov_upstream_answered(ngx_http_request_t *r);
 ngx_int_t
 ngx_http_foxgov_log_handler(ngx_http_request_t *r)
 {
+    ngx_http_foxgov_ctx_t  *ctx;
+
+    ctx = ngx_http_foxgov_get_ctx(r);
+
+    if (ctx == NULL || r != r->main || !ctx->recorded) {
+        return NGX_OK;
+    }
+
+    ngx_http_foxgov_release_throttles(r, ctx);
+    ngx_http_foxgov_call_record(r, ctx);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_foxgov_call_record(ngx_http_request_t *r,
+    ngx_http_foxgov_ctx_t *ctx)
+{
     int                           rc;
     char                          hash[FG_SHA256_HEX_LEN + 1];
     long                          nsec;
@@ -39,14 +64,11 @@ ngx_http_foxgov_log_handler(ngx_http_request_t *r)
     fg_error_t                    err;
     fg_blobref_t                  response;
     fg_call_record_args_t         a;
-    ngx_http_foxgov_ctx_t        *ctx;
     ngx_http_foxgov_loc_conf_t   *flcf;
     ngx_http_foxgov_main_conf_t  *fmcf;
 
-    ctx = ngx_http_foxgov_get_ctx(r);
-
-    if (ctx == NULL || r != r->main || !ctx->recorded || ctx->logged) {
-        return NGX_OK;
+    if (!ctx->recorded || ctx->logged) {
+        return;
     }
 
     ctx->logged = 1;
@@ -180,8 +202,6 @@ ngx_http_foxgov_log_handler(ngx_http_request_t *r)
                                               now, 0, tokens);
         }
     }
-
-    return NGX_OK;
 }
 
 
