@@ -963,7 +963,7 @@ __DATA__
         foxgov_evidence strict;
         foxgov_call model openai; #!
     }
---- error: "foxgov_evidence strict" needs "foxgov_redis" in http{}
+--- error: "foxgov_evidence strict" needs "foxgov_redis" in http\{\}
 
 === foxgov_evidence: unknown mode
 --- http_config

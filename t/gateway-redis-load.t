@@ -108,7 +108,15 @@ sub all_recorded {
            "$name: the calls were served");
     my ($by, $missing) = $redis->wait_calls('acme', 30, @ids);
     is($missing, 0, "$name: every served call has its three records in "
-                    . 'Redis');
+                    . 'Redis')
+        or diag(join "\n", map {
+            my $x = $by->{$_} // {};
+            "$_ has only: " . join(' ', sort keys %$x)
+        } grep {
+            my $x = $by->{$_} // {};
+            !($x->{AuthContext} && $x->{PolicyDecisionRecord}
+              && $x->{ModelCallRecord})
+        } @ids);
     note("$name: " . scalar(@ids) . ' calls, '
          . FoxGov::Test::Redis::twice($by, @ids)
          . ' with a record sent twice (the ledger dedupes)');
