@@ -12,93 +12,9 @@
 #include <string.h>
 
 #include "cli.h"
+#include "fg_hashset.h"
 #include "fg_ledger.h"
 #include "fg_record.h"
-
-
-/* The envelope hashes seen so far, with their record types. */
-typedef struct {
-    unsigned char  *keys;       /* cap * 32 bytes */
-    signed char    *types;      /* -1: empty */
-    size_t          cap;
-    size_t          n;
-} fg_verify_set_t;
-
-
-static int
-fg_verify_set_grow(fg_verify_set_t *s);
-
-
-static size_t
-fg_verify_slot(const fg_verify_set_t *s, const unsigned char *md)
-{
-    uint64_t  v;
-    size_t    i;
-
-    memcpy(&v, md, sizeof(v));          /* a sha256 is already spread */
-    for (i = (size_t) (v & (s->cap - 1)); s->types[i] >= 0
-         && memcmp(s->keys + i * FG_SHA256_LEN, md, FG_SHA256_LEN) != 0;
-         i = (i + 1) & (s->cap - 1))
-    {
-        /* void */
-    }
-    return i;
-}
-
-
-/* The type recorded for md, or -1. */
-static int
-fg_verify_set_get(const fg_verify_set_t *s, const unsigned char *md)
-{
-    return s->cap ? s->types[fg_verify_slot(s, md)] : -1;
-}
-
-
-static int
-fg_verify_set_put(fg_verify_set_t *s, const unsigned char *md, int type)
-{
-    size_t  i;
-
-    if ((s->n + 1) * 2 > s->cap && fg_verify_set_grow(s) != FG_OK) {
-        return FG_ERR_NOMEM;
-    }
-    i = fg_verify_slot(s, md);
-    memcpy(s->keys + i * FG_SHA256_LEN, md, FG_SHA256_LEN);
-    s->types[i] = (signed char) type;
-    s->n++;
-    return FG_OK;
-}
-
-
-static int
-fg_verify_set_grow(fg_verify_set_t *s)
-{
-    fg_verify_set_t  bigger;
-    size_t           i;
-
-    bigger.cap = s->cap ? s->cap * 2 : 1024;
-    bigger.n = 0;
-    bigger.keys = malloc(bigger.cap * FG_SHA256_LEN);
-    bigger.types = malloc(bigger.cap);
-    if (bigger.keys == NULL || bigger.types == NULL) {
-        free(bigger.keys);
-        free(bigger.types);
-        return FG_ERR_NOMEM;
-    }
-    memset(bigger.types, -1, bigger.cap);
-
-    for (i = 0; i < s->cap; i++) {
-        if (s->types[i] >= 0) {
-            (void) fg_verify_set_put(&bigger, s->keys + i * FG_SHA256_LEN,
-                                     s->types[i]);
-        }
-    }
-
-    free(s->keys);
-    free(s->types);
-    *s = bigger;
-    return FG_OK;
-}
 
 
 /*
@@ -144,37 +60,6 @@ fg_verify_line_buffer(fg_buffer_t *b)
 }
 
 
-/* The record's links to what came before it in the ledger. */
-static const char *
-fg_verify_links(const fg_verify_set_t *seen, const json_t *rec, int type)
-{
-    const char     *field, *hex;
-    unsigned char   md[FG_SHA256_LEN];
-    int             want;
-
-    if (type == FG_RECORD_POLICY_DECISION) {
-        field = "auth_context_sha256";
-        want = FG_RECORD_AUTH_CONTEXT;
-    } else if (type == FG_RECORD_MODEL_CALL || type == FG_RECORD_TOOL_CALL) {
-        field = "policy_decision_sha256";
-        want = FG_RECORD_POLICY_DECISION;
-    } else {
-        return NULL;
-    }
-
-    hex = json_string_value(json_object_get(rec, field));
-    if (hex == NULL || fg_unhex_sha256(hex, strlen(hex), md) != FG_OK
-        || fg_verify_set_get(seen, md) != want)
-    {
-        return want == FG_RECORD_AUTH_CONTEXT
-               ? "its auth_context_sha256 names no AuthContext before it"
-               : "its policy_decision_sha256 names no PolicyDecisionRecord "
-                 "before it";
-    }
-    return NULL;
-}
-
-
 static void
 fg_verify_help(void)
 {
@@ -204,16 +89,16 @@ fg_cmd_verify(int argc, char **argv)
     fg_buffer_t         line;
     fg_error_t          err;
     fg_ledger_entry_t   e;
-    fg_verify_set_t     seen;
+    fg_hashset_t        seen;
+    fg_ledger_facts_t   facts;
     fg_records_t       *records;
-    fg_schema_report_t  report;
     fg_sha256_t        *h;
     fg_jcs_t           *jcs, *jcs2;
     json_t             *rec;
     const json_t       *t;
     unsigned char       chain[FG_SHA256_LEN];
     uint64_t            seq, lineno;
-    int                 rc, got, unterminated, type;
+    int                 rc, got, unterminated;
 
     if (fg_cli_wants_help(argc, argv)) {
         fg_verify_help();
@@ -245,7 +130,7 @@ fg_cmd_verify(int argc, char **argv)
     jcs = fg_jcs_new(0);
     jcs2 = fg_jcs_new(0);
     h = fg_sha256_new();
-    memset(&seen, 0, sizeof(seen));
+    fg_hashset_init(&seen);
     fg_buffer_init(&line, 0);
     (void) fg_verify_line_buffer(&line);
 
@@ -331,34 +216,27 @@ fg_cmd_verify(int argc, char **argv)
             goto bad;
         }
 
-        if (fg_record_validate(records, rec, &report) != FG_OK) {
-            json_decref(rec);
-            why = report.count ? report.line[0] : "not schema-valid";
-            goto bad;
-        }
-
-        t = json_object_get(rec, "tenant_id");
-        if (strcmp(json_string_value(t), tenant) != 0) {
-            json_decref(rec);
-            why = "a record of another tenant";
-            goto bad;
-        }
-
-        if (fg_verify_set_get(&seen, e.envelope_hash) >= 0) {
+        if (fg_hashset_get(&seen, e.envelope_hash) >= 0) {
             json_decref(rec);
             why = "this envelope_hash is in the ledger already";
             goto bad;
         }
 
-        type = fg_record_type_from_name(json_string_value(
-                   json_object_get(rec, "record_type")));
-        why = fg_verify_links(&seen, rec, type);
-        json_decref(rec);
-        if (why != NULL) {
+        if (fg_ledger_check(records, rec, tenant, &facts, &err)
+            != FG_LEDGER_OK
+            || fg_ledger_link_ok(&facts,
+                   facts.has_link ? fg_hashset_get(&seen, facts.link) : -1,
+                   &err) != FG_LEDGER_OK)
+        {
+            json_decref(rec);
+            why = err.msg;
             goto bad;
         }
+        json_decref(rec);
 
-        if (fg_verify_set_put(&seen, e.envelope_hash, type) != FG_OK) {
+        if (fg_hashset_put(&seen, e.envelope_hash, (int) facts.type)
+            != FG_OK)
+        {
             fg_cli_error("verify", "out of memory");
             rc = FG_EXIT_USAGE;
             goto done;
@@ -395,8 +273,7 @@ bad:
 done:
 
     fclose(f);
-    free(seen.keys);
-    free(seen.types);
+    fg_hashset_free(&seen);
     fg_buffer_free(&line);
     fg_sha256_free(h);
     fg_jcs_free(jcs);

@@ -269,3 +269,110 @@ fg_ledger_next(fg_sha256_t *h, uint64_t prev_seq,
 
     return FG_OK;
 }
+
+
+/* ------------------------------------------------------------- checks */
+
+static const char  *fg_ledger_fault_names[FG_LEDGER_FAULTS] = {
+    "ok",
+    "malformed",
+    "hash_mismatch",
+    "missing_trace",
+    "schema_violation",
+    "type_mismatch",
+    "tenant_mismatch",
+    "orphan",
+};
+
+
+const char *
+fg_ledger_fault_name(fg_ledger_fault_t fault)
+{
+    return (unsigned) fault < FG_LEDGER_FAULTS
+           ? fg_ledger_fault_names[fault] : "unknown";
+}
+
+
+fg_ledger_fault_t
+fg_ledger_check(const fg_records_t *records, const json_t *record,
+    const char *tenant, fg_ledger_facts_t *facts, fg_error_t *err)
+{
+    int                  type;
+    const char          *field, *hex, *t;
+    const json_t        *trace, *id;
+    fg_schema_report_t   report;
+
+    memset(facts, 0, sizeof(*facts));
+
+    /* the trace first: a record without one is refused as such (DESIGN.md
+     * "Trace context"), whatever else is wrong with it */
+    trace = json_object_get(record, "trace");
+    id = json_object_get(trace, "trace_id");
+    if (!json_is_object(trace) || !json_is_string(id)) {
+        fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
+                     "the record has no trace.trace_id");
+        return FG_LEDGER_MISSING_TRACE;
+    }
+
+    if (fg_record_validate(records, record, &report) != FG_OK) {
+        fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET, "%s",
+                     report.count ? report.line[0] : "not schema-valid");
+        return FG_LEDGER_SCHEMA;
+    }
+
+    /* schema-valid: record_type, tenant_id and the links are there */
+    t = json_string_value(json_object_get(record, "tenant_id"));
+    if (tenant != NULL && strcmp(t, tenant) != 0) {
+        fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
+                     "a record of tenant %s, not %s", t, tenant);
+        return FG_LEDGER_TENANT_MISMATCH;
+    }
+
+    type = fg_record_type_from_name(json_string_value(
+               json_object_get(record, "record_type")));
+    if (type < 0) {
+        fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
+                     "unknown record_type");
+        return FG_LEDGER_SCHEMA;
+    }
+    facts->type = (fg_record_type_t) type;
+
+    if (type == FG_RECORD_POLICY_DECISION) {
+        field = "auth_context_sha256";
+        facts->link_type = FG_RECORD_AUTH_CONTEXT;
+    } else if (type == FG_RECORD_MODEL_CALL || type == FG_RECORD_TOOL_CALL) {
+        field = "policy_decision_sha256";
+        facts->link_type = FG_RECORD_POLICY_DECISION;
+    } else {
+        return FG_LEDGER_OK;
+    }
+
+    hex = json_string_value(json_object_get(record, field));
+    if (hex == NULL
+        || fg_unhex_sha256(hex, strlen(hex), facts->link) != FG_OK)
+    {
+        fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
+                     "%s is not a sha256", field);
+        return FG_LEDGER_SCHEMA;
+    }
+    facts->has_link = 1;
+
+    return FG_LEDGER_OK;
+}
+
+
+fg_ledger_fault_t
+fg_ledger_link_ok(const fg_ledger_facts_t *facts, int found_type,
+    fg_error_t *err)
+{
+    if (!facts->has_link || found_type == (int) facts->link_type) {
+        return FG_LEDGER_OK;
+    }
+
+    fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
+                 facts->link_type == FG_RECORD_AUTH_CONTEXT
+                 ? "its auth_context_sha256 names no AuthContext before it"
+                 : "its policy_decision_sha256 names no "
+                   "PolicyDecisionRecord before it");
+    return FG_LEDGER_ORPHAN;
+}

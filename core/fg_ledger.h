@@ -31,6 +31,7 @@
 #include "fg_hash.h"
 #include "fg_jcs.h"
 #include "fg_record.h"
+#include "fg_schema.h"
 
 #define FG_LEDGER_GENESIS_PREFIX  "foxgov-ledger-v1:"
 
@@ -80,5 +81,55 @@ int fg_ledger_read(fg_jcs_t *jcs, fg_sha256_t *h, const unsigned char *line,
 int fg_ledger_next(fg_sha256_t *h, uint64_t prev_seq,
     const unsigned char prev_chain[FG_SHA256_LEN],
     const fg_ledger_entry_t *e, fg_error_t *err);
+
+
+/* ------------------------------------------------------------- checks */
+
+/*
+ * Why a record may not enter a tenant's ledger.  The names are the
+ * reasons foxgov-ledgerd gives in foxgov:dlq and foxgov verify prints.
+ */
+typedef enum {
+    FG_LEDGER_OK = 0,
+    FG_LEDGER_MALFORMED,        /* not strictly readable JSON (canonical) */
+    FG_LEDGER_HASH_MISMATCH,    /* h is not the sha256 of r */
+    FG_LEDGER_MISSING_TRACE,    /* no trace.trace_id */
+    FG_LEDGER_SCHEMA,           /* not valid against its schema */
+    FG_LEDGER_TYPE_MISMATCH,    /* t is not the record's record_type */
+    FG_LEDGER_TENANT_MISMATCH,  /* of another tenant than the ledger's */
+    FG_LEDGER_ORPHAN,           /* its link names nothing before it */
+    FG_LEDGER_FAULTS
+} fg_ledger_fault_t;
+
+/* "malformed", "hash_mismatch", ... for a fault. */
+const char *fg_ledger_fault_name(fg_ledger_fault_t fault);
+
+/* What a checked record is and what must come before it. */
+typedef struct {
+    fg_record_type_t  type;
+    int               has_link;     /* a decision or a call record */
+    fg_record_type_t  link_type;    /* the type the link must name */
+    unsigned char     link[FG_SHA256_LEN];
+} fg_ledger_facts_t;
+
+/*
+ * Check a record read strictly (fg_record_parse) for tenant's ledger: it
+ * has trace.trace_id, is valid against its schema, and is of tenant; and
+ * say in *facts its type and the record it links to (auth_context_sha256
+ * of a decision, policy_decision_sha256 of a call record), whose presence
+ * before it is the caller's to check against what it holds
+ * (fg_ledger_link_ok).  Returns FG_LEDGER_OK, or the fault with err
+ * saying what (the first schema error for FG_LEDGER_SCHEMA).
+ */
+fg_ledger_fault_t fg_ledger_check(const fg_records_t *records,
+    const json_t *record, const char *tenant, fg_ledger_facts_t *facts,
+    fg_error_t *err);
+
+/*
+ * FG_LEDGER_OK when facts' link is satisfied by a record of type
+ * found_type (-1: none found), else FG_LEDGER_ORPHAN with err saying so.
+ */
+fg_ledger_fault_t fg_ledger_link_ok(const fg_ledger_facts_t *facts,
+    int found_type, fg_error_t *err);
 
 #endif /* FG_LEDGER_H */
