@@ -1,63 +1,18 @@
 /*
- * cmd_verify.c -- `foxgov verify`: check a tenant's ledger file line by
- * line (docs/ledger.md): each line canonical with its envelope_hash right,
- * seq dense from 1, the chain unbroken from the tenant's genesis, each
- * record schema-valid and the tenant's, no envelope_hash twice, and each
- * decision's AuthContext and each call record's decision earlier in the
- * ledger.  The file is read as a stream, one bounded line at a time.
+ * cmd_verify.c -- `foxgov verify`: check a tenant's ledger (docs/ledger.md)
+ * through the ledger reader (cli_ledger.h), which checks each entry: its
+ * line canonical with its envelope_hash right, seq dense from 1, the chain
+ * unbroken from the tenant's genesis, each record schema-valid and the
+ * tenant's, no envelope_hash twice, and each decision's AuthContext and
+ * each call record's decision earlier in the ledger.  Prints a summary,
+ * or the first place a check fails.
  */
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
-#include "fg_hashset.h"
-#include "fg_ledger.h"
-#include "fg_record.h"
-
-
-/*
- * The next line of f into b (without "\n"): 1, 0 at the end, -1 when it is
- * longer than a ledger line may be.  b holds FG_LEDGER_LINE_MAX bytes
- * (fg_verify_line_buffer), so a line is read without growing anything;
- * the stream is the process's own, so unlocked reads.
- */
-static int
-fg_verify_line(FILE *f, fg_buffer_t *b, int *unterminated)
-{
-    int  c;
-
-    b->len = 0;
-    *unterminated = 0;
-
-    while ((c = getc_unlocked(f)) != EOF) {
-        if (c == '\n') {
-            return 1;
-        }
-        if (b->len == FG_LEDGER_LINE_MAX) {
-            return -1;
-        }
-        b->data[b->len++] = (unsigned char) c;
-    }
-
-    if (b->len > 0) {
-        *unterminated = 1;
-        return 1;
-    }
-    return 0;
-}
-
-
-static int
-fg_verify_line_buffer(fg_buffer_t *b)
-{
-    b->data = malloc(FG_LEDGER_LINE_MAX);
-    b->cap = FG_LEDGER_LINE_MAX;
-    b->len = 0;
-    b->max = FG_LEDGER_LINE_MAX;
-    return b->data != NULL ? FG_OK : FG_ERR_NOMEM;
-}
+#include "cli_ledger.h"
 
 
 static void
@@ -80,25 +35,50 @@ fg_verify_help(void)
 }
 
 
+/*
+ * Report why the reading stopped: a finding about the ledger (its seq and
+ * line) is FG_EXIT_REFUSED; a ledger that could not be read, FG_EXIT_USAGE.
+ */
+static int
+fg_verify_stopped(const fg_cli_ledger_t *l, const fg_error_t *err)
+{
+    uint64_t  seq, line;
+
+    if (err->code == FG_ERR_NOMEM) {
+        fg_cli_error("verify", "out of memory");
+        return FG_EXIT_USAGE;
+    }
+    if (err->code == FG_ERR_IO) {
+        fg_cli_error("verify", "%s: %s", fg_cli_ledger_name(l), err->msg);
+        return FG_EXIT_USAGE;
+    }
+
+    fg_cli_ledger_where(l, &seq, &line);
+
+    if (line == 0) {
+        fg_cli_error("verify", "%s: seq %llu: %s", fg_cli_ledger_name(l),
+                     (unsigned long long) seq, err->msg);
+    } else {
+        fg_cli_error("verify", "%s: seq %llu (line %llu): %s",
+                     fg_cli_ledger_name(l), (unsigned long long) seq,
+                     (unsigned long long) line, err->msg);
+    }
+    return FG_EXIT_REFUSED;
+}
+
+
 int
 fg_cmd_verify(int argc, char **argv)
 {
-    FILE               *f;
-    const char         *path, *tenant, *why;
-    char                tenant_buf[FG_TENANT_ID_MAX + 1], hex[65];
-    fg_buffer_t         line;
-    fg_error_t          err;
-    fg_ledger_entry_t   e;
-    fg_hashset_t        seen;
-    fg_ledger_facts_t   facts;
-    fg_records_t       *records;
-    fg_sha256_t        *h;
-    fg_jcs_t           *jcs, *jcs2;
-    json_t             *rec;
-    const json_t       *t;
-    unsigned char       chain[FG_SHA256_LEN];
-    uint64_t            seq, lineno;
-    int                 rc, got, unterminated;
+    const char             *path, *tenant;
+    char                   *name;
+    char                    hex[FG_SHA256_HEX_LEN + 1];
+    fg_error_t              err;
+    fg_cli_ledger_t        *l;
+    fg_cli_ledger_entry_t   e;
+    unsigned char           chain[FG_SHA256_LEN];
+    uint64_t                seq;
+    int                     rc, got;
 
     if (fg_cli_wants_help(argc, argv)) {
         fg_verify_help();
@@ -120,165 +100,40 @@ fg_cmd_verify(int argc, char **argv)
         return FG_EXIT_USAGE;
     }
 
-    f = fopen(path, "rb");
-    if (f == NULL) {
-        fg_cli_error("verify", "%s: %s", path, strerror(errno));
+    l = fg_cli_ledger_open(path, tenant, &err);
+    if (l == NULL) {
+        name = fg_cli_ledger_redact(path);
+        fg_cli_error("verify", "%s: %s", name != NULL ? name : "LEDGER",
+                     err.msg);
+        free(name);
         return FG_EXIT_USAGE;
     }
 
-    records = fg_records_new(&err);
-    jcs = fg_jcs_new(0);
-    jcs2 = fg_jcs_new(0);
-    h = fg_sha256_new();
-    fg_hashset_init(&seen);
-    fg_buffer_init(&line, 0);
-    (void) fg_verify_line_buffer(&line);
+    while ((got = fg_cli_ledger_next(l, &e, &err)) > 0) {
+        /* every check is the reader's */
+    }
 
-    rc = FG_EXIT_REFUSED;
-    seq = 0;
-    lineno = 0;
-    why = NULL;
-
-    if (records == NULL || jcs == NULL || jcs2 == NULL || h == NULL
-        || line.data == NULL)
-    {
-        fg_cli_error("verify", "out of memory");
-        rc = FG_EXIT_USAGE;
+    if (got < 0) {
+        rc = fg_verify_stopped(l, &err);
         goto done;
     }
 
-    for ( ;; ) {
-        got = fg_verify_line(f, &line, &unterminated);
-        if (got == 0) {
-            break;
-        }
-        lineno++;
-
-        if (got < 0) {
-            fg_cli_error("verify", "%s: seq %llu (line %llu): longer than "
-                         "%d bytes", path, (unsigned long long) seq + 1,
-                         (unsigned long long) lineno, FG_LEDGER_LINE_MAX);
-            goto done;
-        }
-        if (ferror(f)) {
-            fg_cli_error("verify", "%s: line %llu: %s", path,
-                         (unsigned long long) lineno, strerror(errno));
-            rc = FG_EXIT_USAGE;
-            goto done;
-        }
-        if (unterminated) {
-            fg_cli_error("verify", "%s: seq %llu (line %llu): the last line "
-                         "has no newline (a torn append)", path,
-                         (unsigned long long) seq + 1,
-                         (unsigned long long) lineno);
-            goto done;
-        }
-
-        if (fg_ledger_read(jcs, h, line.data, line.len, &e, &err) != FG_OK) {
-            fg_cli_error("verify", "%s: seq %llu (line %llu): %s", path,
-                         (unsigned long long) seq + 1,
-                         (unsigned long long) lineno, err.msg);
-            goto done;
-        }
-
-        rec = fg_record_parse(jcs2, e.record, e.record_len, &err);
-        if (rec == NULL) {
-            why = err.msg;
-            goto bad;
-        }
-
-        if (seq == 0) {
-            /* the tenant whose genesis starts the chain */
-            if (tenant == NULL) {
-                t = json_object_get(rec, "tenant_id");
-                if (!json_is_string(t)
-                    || json_string_length(t) > FG_TENANT_ID_MAX)
-                {
-                    json_decref(rec);
-                    why = "the first record names no tenant";
-                    goto bad;
-                }
-                strcpy(tenant_buf, json_string_value(t));
-                tenant = tenant_buf;
-            }
-            if (fg_ledger_genesis(h, tenant, strlen(tenant), chain)
-                != FG_OK)
-            {
-                json_decref(rec);
-                why = "the tenant id is not valid";
-                goto bad;
-            }
-        }
-
-        if (fg_ledger_next(h, seq, chain, &e, &err) != FG_OK) {
-            json_decref(rec);
-            why = err.msg;
-            goto bad;
-        }
-
-        if (fg_hashset_get(&seen, e.envelope_hash) >= 0) {
-            json_decref(rec);
-            why = "this envelope_hash is in the ledger already";
-            goto bad;
-        }
-
-        if (fg_ledger_check(records, rec, tenant, &facts, &err)
-            != FG_LEDGER_OK
-            || fg_ledger_link_ok(&facts,
-                   facts.has_link ? fg_hashset_get(&seen, facts.link) : -1,
-                   &err) != FG_LEDGER_OK)
-        {
-            json_decref(rec);
-            why = err.msg;
-            goto bad;
-        }
-        json_decref(rec);
-
-        if (fg_hashset_put(&seen, e.envelope_hash, (int) facts.type)
-            != FG_OK)
-        {
-            fg_cli_error("verify", "out of memory");
-            rc = FG_EXIT_USAGE;
-            goto done;
-        }
-
-        memcpy(chain, e.chain, FG_SHA256_LEN);
-        seq = e.seq;
-    }
-
-    if (ferror(f)) {
-        fg_cli_error("verify", "%s: %s", path, strerror(errno));
-        rc = FG_EXIT_USAGE;
-        goto done;
-    }
-
+    seq = fg_cli_ledger_head(l, chain);
     if (seq == 0) {
-        fg_cli_error("verify", "%s: the ledger is empty", path);
+        fg_cli_error("verify", "%s: the ledger is empty",
+                     fg_cli_ledger_name(l));
+        rc = FG_EXIT_REFUSED;
         goto done;
     }
 
     fg_hex_sha256(chain, hex);
     printf("%s: verified: tenant %s, %llu records, seq 1..%llu, chain %s\n",
-           path, tenant, (unsigned long long) seq, (unsigned long long) seq,
-           hex);
+           fg_cli_ledger_name(l), fg_cli_ledger_tenant(l),
+           (unsigned long long) seq, (unsigned long long) seq, hex);
     rc = FG_EXIT_OK;
-    goto done;
-
-bad:
-
-    fg_cli_error("verify", "%s: seq %llu (line %llu): %s", path,
-                 (unsigned long long) e.seq, (unsigned long long) lineno,
-                 why);
 
 done:
 
-    fclose(f);
-    fg_hashset_free(&seen);
-    fg_buffer_free(&line);
-    fg_sha256_free(h);
-    fg_jcs_free(jcs);
-    fg_jcs_free(jcs2);
-    fg_records_free(records);
-
+    fg_cli_ledger_close(l);
     return rc;
 }
