@@ -1,6 +1,6 @@
 # foxgov -- build, test, fuzz, install.
 #
-#   make                 library, CLI and nginx module into build/
+#   make                 library, CLI, ledger daemon and nginx module into build/
 #   make test            every test; ends with a summary line
 #   make fuzz            libFuzzer targets under ASan+UBSan, FUZZ_SECONDS each
 #   make bench           benchmarks (bench/*)
@@ -15,6 +15,7 @@ CFLAGS    ?= -O2 -g
 FG_CFLAGS := -std=c99 -D_GNU_SOURCE -fPIC -Wall -Wextra -Wshadow \
              -Wstrict-prototypes -Wmissing-prototypes -Icore -Ibuild/gen
 LIBS      := -lssl -lcrypto -ljansson -lpcre2-8 -larchive
+PQ_CFLAGS := -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
 
 PREFIX    ?= /usr/local
 DESTDIR   ?=
@@ -29,6 +30,8 @@ CORE_OBJS   := $(CORE_SRCS:core/%.c=$(B)/obj/core/%.o) \
                $(B)/obj/gen/fg_schemas_embedded.o
 CLI_SRCS    := $(wildcard cli/*.c)
 CLI_OBJS    := $(CLI_SRCS:cli/%.c=$(B)/obj/cli/%.o)
+LEDGERD_SRCS := $(wildcard ledgerd/*.c)
+LEDGERD_OBJS := $(LEDGERD_SRCS:ledgerd/%.c=$(B)/obj/ledgerd/%.o)
 SCHEMAS     := $(sort $(wildcard schemas/*.schema.json))
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
@@ -38,16 +41,18 @@ MODULE_SRCS := config $(wildcard ngx_foxgov_module/*.c ngx_foxgov_module/*.h)
 
 LIB    := $(B)/lib/libfoxgov.a
 CLI    := $(B)/bin/foxgov
+LEDGERD := $(B)/bin/foxgov-ledgerd
 MODULE := $(B)/modules/ngx_http_foxgov_module.so
 
-.PHONY: all lib cli module test unit fuzz fuzz-build bench install clean \
+.PHONY: all lib cli ledgerd module test unit fuzz fuzz-build bench install clean \
         test-asan
 .DELETE_ON_ERROR:
 
-all: lib cli module
+all: lib cli ledgerd module
 
 lib: $(LIB)
 cli: $(CLI)
+ledgerd: $(LEDGERD)
 module: $(MODULE)
 
 $(B)/obj/core/%.o: core/%.c
@@ -56,7 +61,11 @@ $(B)/obj/core/%.o: core/%.c
 
 $(B)/obj/cli/%.o: cli/%.c
 	@mkdir -p $(@D)
-	$(CC) $(FG_CFLAGS) -Icli $(CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(FG_CFLAGS) -Icli $(PQ_CFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/obj/ledgerd/%.o: ledgerd/%.c
+	@mkdir -p $(@D)
+	$(CC) $(FG_CFLAGS) -Iledgerd $(PQ_CFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(B)/tools/fg_embed: tools/fg_embed.c
 	@mkdir -p $(@D)
@@ -77,7 +86,11 @@ $(LIB): $(CORE_OBJS)
 
 $(CLI): $(CLI_OBJS) $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(CLI_OBJS) $(LIB) $(LIBS) -o $@
+	$(CC) $(CFLAGS) $(CLI_OBJS) $(LIB) $(LIBS) -lpq -o $@
+
+$(LEDGERD): $(LEDGERD_OBJS) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LEDGERD_OBJS) $(LIB) $(LIBS) -lhiredis -lpq -o $@
 
 # The module is built by nginx's own build system against the installed
 # nginx-dev sources (see the script); it is rebuilt when its sources change.
@@ -133,6 +146,7 @@ install: all
 	    $(DESTDIR)$(PREFIX)/lib/nginx/modules \
 	    $(DESTDIR)$(PREFIX)/share/foxgov/schemas
 	install -m 0755 $(CLI) $(DESTDIR)$(PREFIX)/bin/foxgov
+	install -m 0755 $(LEDGERD) $(DESTDIR)$(PREFIX)/bin/foxgov-ledgerd
 	install -m 0644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libfoxgov.a
 	install -m 0644 $(MODULE) $(DESTDIR)$(PREFIX)/lib/nginx/modules/
 	install -m 0644 $(SCHEMAS) $(DESTDIR)$(PREFIX)/share/foxgov/schemas/

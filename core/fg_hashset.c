@@ -25,6 +25,16 @@ fg_hashset_free(fg_hashset_t *s)
 }
 
 
+void
+fg_hashset_clear(fg_hashset_t *s)
+{
+    if (s->n > 0) {
+        memset(s->tags, -1, s->cap);
+        s->n = 0;
+    }
+}
+
+
 /* The slot of md, or of the empty slot where it would go. */
 static size_t
 fg_hashset_slot(const fg_hashset_t *s, const unsigned char *md)

@@ -28,6 +28,9 @@ typedef struct {
 void fg_hashset_init(fg_hashset_t *s);
 void fg_hashset_free(fg_hashset_t *s);
 
+/* Empty the set, keeping its memory for reuse. */
+void fg_hashset_clear(fg_hashset_t *s);
+
 /* The tag of md (0..127), or -1 when md is not in the set. */
 int fg_hashset_get(const fg_hashset_t *s, const unsigned char *md);
 

@@ -1,0 +1,901 @@
+/*
+ * ld_ledgerd.c -- the loop of foxgov-ledgerd (ld_ledgerd.h): read a batch
+ * of stream entries, check each (INV-INT-005: its envelope_hash is
+ * recomputed from r; its schema, tenant and trace; the record its link
+ * names present before it), append the valid ones to the tenant's ledger
+ * durably, dead-letter the invalid ones, and only then acknowledge.
+ *
+ * Every entry read ends in exactly one of:
+ *
+ *   appended      in the ledger now (or already: a duplicate) -> XACK
+ *   dead-lettered foxgov:dlq with its reason, in the same MULTI/EXEC as
+ *                 its XACK, so exactly once
+ *   deferred      a call record or decision whose parent is not in the
+ *                 ledger yet (another daemon may be appending it): left
+ *                 pending and read again, until --orphan-grace after it
+ *                 was added to the stream; then dead-lettered as orphan
+ *   left pending  the backend or Redis failed: nothing of the batch is
+ *                 acknowledged, and the daemon's own pending entries are
+ *                 read again (a re-delivered entry the ledger holds is a
+ *                 duplicate, so nothing is appended twice)
+ *
+ * Entries of a consumer that died are claimed after --claim-idle
+ * (XAUTOCLAIM) and read as this daemon's own pending entries.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fg_checkpoint.h"
+#include "fg_ledger.h"
+#include "ld_ledgerd.h"
+#include "ld_log.h"
+
+
+volatile sig_atomic_t  ld_stop;
+
+
+/* What becomes of one entry. */
+enum {
+    LD_APPEND = 0,
+    LD_SKIP,            /* gone from the stream: nothing to keep */
+    LD_DUPLICATE,       /* earlier in this batch */
+    LD_DEAD,
+    LD_DEFER
+};
+
+#define LD_IDS_SIZE     (FG_TRACE_ID_LEN + 1 + FG_UUID_LEN + 1)
+#define LD_DETAIL_SIZE  FG_ERRMSG_MAX
+
+
+static uint64_t
+ld_now_ms(clockid_t clock)
+{
+    struct timespec  ts;
+
+    clock_gettime(clock, &ts);
+    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+
+static void
+ld_sleep_ms(long ms)
+{
+    struct timespec  ts;
+
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (ms % 1000) * 1000000;
+    (void) nanosleep(&ts, NULL);
+}
+
+
+/* ---------------------------------------------------------------- init */
+
+static int
+ld_parse_redis(ld_daemon_t *d, fg_error_t *err)
+{
+    const char  *a = d->conf->redis, *colon;
+    char        *end;
+    long         port;
+
+    if (strncmp(a, "unix:", 5) == 0) {
+        if (a[5] == '\0') {
+            return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
+                                "--redis unix: needs a path");
+        }
+        d->redis.unix_path = strdup(a + 5);
+        return d->redis.unix_path ? FG_OK
+               : fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET,
+                              "out of memory");
+    }
+
+    colon = strrchr(a, ':');
+    if (colon == NULL || colon == a) {
+        return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
+                            "--redis \"%s\" is not IP:PORT or unix:PATH", a);
+    }
+    errno = 0;
+    port = strtol(colon + 1, &end, 10);
+    if (errno || *end != '\0' || port < 1 || port > 65535) {
+        return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
+                            "--redis \"%s\": not a port", a);
+    }
+
+    d->redis.host = strndup(a, (size_t) (colon - a));
+    d->redis.port = (int) port;
+    return d->redis.host ? FG_OK
+           : fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
+}
+
+
+/* The first line of a file, without its newline (a password). */
+static int
+ld_read_secret(const char *path, char **out, fg_error_t *err)
+{
+    FILE    *f;
+    char     buf[1024];
+    size_t   n;
+
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        return fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET, "%s: %s", path,
+                            strerror(errno));
+    }
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    buf[strcspn(buf, "\r\n")] = '\0';
+
+    if (buf[0] == '\0') {
+        return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
+                            "%s: empty", path);
+    }
+    *out = strdup(buf);
+    explicit_bzero(buf, sizeof(buf));
+    return *out ? FG_OK
+           : fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
+}
+
+
+int
+ld_daemon_init(ld_daemon_t *d, ld_conf_t *conf, fg_error_t *err)
+{
+    memset(d, 0, sizeof(*d));
+    d->conf = conf;
+    d->need_pending = 1;                /* what a crash left us first */
+    fg_hashset_init(&d->batch_set);
+
+    d->redis.db = conf->redis_db;
+    d->redis.timeout_ms = (int) conf->redis_timeout_ms;
+    snprintf(d->redis.group, sizeof(d->redis.group), "%s", conf->group);
+    snprintf(d->redis.consumer, sizeof(d->redis.consumer), "%s",
+             conf->consumer);
+
+    if (ld_parse_redis(d, err) != FG_OK) {
+        return err->code;
+    }
+
+    if (conf->redis_password_file != NULL
+        && ld_read_secret(conf->redis_password_file, &d->redis.password, err)
+           != FG_OK)
+    {
+        return err->code;
+    }
+
+    if (conf->checkpoint_key != NULL) {
+        d->keys = fg_keyset_load_file(conf->checkpoint_key, NULL, err);
+        if (d->keys == NULL) {
+            return err->code;
+        }
+        d->key = conf->checkpoint_kid
+                 ? fg_keyset_find(d->keys, conf->checkpoint_kid)
+                 : fg_keyset_get(d->keys, 0);
+        if (d->key == NULL || !fg_jwk_is_private(d->key)) {
+            return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
+                                "--checkpoint-key %s: no private key%s%s",
+                                conf->checkpoint_key,
+                                conf->checkpoint_kid ? " with kid " : "",
+                                conf->checkpoint_kid ? conf->checkpoint_kid
+                                                     : "");
+        }
+    }
+
+    d->records = fg_records_new(err);
+    d->jcs = fg_jcs_new(0);
+    d->h = fg_sha256_new();
+    if (d->records == NULL || d->jcs == NULL || d->h == NULL) {
+        return fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET,
+                            "out of memory");
+    }
+
+    d->backend = ld_backend_open(conf->ledger, err);
+    if (d->backend == NULL) {
+        return err->code ? err->code : FG_ERR_INTERNAL;
+    }
+
+    return FG_OK;
+}
+
+
+void
+ld_daemon_free(ld_daemon_t *d)
+{
+    ld_redis_close(&d->redis);
+    if (d->backend != NULL) {
+        d->backend->ops->close(d->backend);
+    }
+    if (d->redis.password != NULL) {
+        explicit_bzero(d->redis.password, strlen(d->redis.password));
+        free(d->redis.password);
+    }
+    free(d->redis.host);
+    free(d->redis.unix_path);
+    free(d->streams);
+    free(d->tenants);
+    fg_keyset_free(d->keys);
+    fg_records_free(d->records);
+    fg_jcs_free(d->jcs);
+    fg_sha256_free(d->h);
+    fg_hashset_free(&d->batch_set);
+    free(d->app);
+    free(d->app_ids);
+    free(d->ack);
+    free(d->dead);
+    free(d->dead_detail);
+}
+
+
+/* Room for a batch of n entries in the scratch arrays. */
+static int
+ld_scratch(ld_daemon_t *d, size_t n)
+{
+    void  *a, *b, *c, *e, *f;
+
+    if (n <= d->app_cap) {
+        return FG_OK;
+    }
+
+    a = realloc(d->app, n * sizeof(ld_append_t));
+    if (a != NULL) {
+        d->app = a;
+    }
+    b = realloc(d->app_ids, n * LD_IDS_SIZE);
+    if (b != NULL) {
+        d->app_ids = b;
+    }
+    c = realloc(d->ack, n * sizeof(char *));
+    if (c != NULL) {
+        d->ack = c;
+    }
+    e = realloc(d->dead, n * sizeof(ld_dead_t));
+    if (e != NULL) {
+        d->dead = e;
+    }
+    f = realloc(d->dead_detail, n * LD_DETAIL_SIZE);
+    if (f != NULL) {
+        d->dead_detail = f;
+    }
+    if (a == NULL || b == NULL || c == NULL || e == NULL || f == NULL) {
+        return FG_ERR_NOMEM;
+    }
+
+    d->app_cap = n;
+    d->ack_cap = n;
+    d->dead_cap = n;
+    return FG_OK;
+}
+
+
+/* ------------------------------------------------------------ tenants */
+
+static ld_tenant_t *
+ld_tenant(ld_daemon_t *d, const char *tenant)
+{
+    ld_tenant_t  *grown;
+    size_t        i;
+
+    for (i = 0; i < d->ntenants; i++) {
+        if (strcmp(d->tenants[i].tenant, tenant) == 0) {
+            return &d->tenants[i];
+        }
+    }
+
+    grown = realloc(d->tenants, (d->ntenants + 1) * sizeof(ld_tenant_t));
+    if (grown == NULL) {
+        return NULL;
+    }
+    d->tenants = grown;
+    memset(&grown[d->ntenants], 0, sizeof(ld_tenant_t));
+    strcpy(grown[d->ntenants].tenant, tenant);
+    grown[d->ntenants].checkpoint_at_ms = ld_now_ms(CLOCK_MONOTONIC);
+    return &d->tenants[d->ntenants++];
+}
+
+
+/* Sign and keep a checkpoint of t's head, if one is due (or force). */
+static void
+ld_checkpoint(ld_daemon_t *d, ld_tenant_t *t, int force)
+{
+    fg_buffer_t  note;
+    fg_error_t   err;
+    uint64_t     now;
+
+    if (d->key == NULL || t->head_seq <= t->checkpoint_seq) {
+        return;
+    }
+
+    now = ld_now_ms(CLOCK_MONOTONIC);
+    if (!force
+        && t->head_seq - t->checkpoint_seq < d->conf->checkpoint_entries
+        && now - t->checkpoint_at_ms < (uint64_t) d->conf->checkpoint_ms)
+    {
+        return;
+    }
+
+    fg_buffer_init(&note, 16 * 1024);
+    if (fg_checkpoint_sign(d->key, t->tenant, t->head_seq, t->head_chain,
+                           &note, &err) != FG_OK
+        || d->backend->ops->checkpoint(d->backend, t->tenant, t->head_seq,
+                                       (const char *) note.data, note.len,
+                                       &err) != FG_OK)
+    {
+        ld_log(LD_LOG_ERR, "checkpoint of %s at seq %llu: %s", t->tenant,
+               (unsigned long long) t->head_seq, err.msg);
+    } else {
+        ld_log(LD_LOG_INFO, "checkpoint of %s at seq %llu", t->tenant,
+               (unsigned long long) t->head_seq);
+        t->checkpoint_seq = t->head_seq;
+    }
+    fg_buffer_free(&note);
+    t->checkpoint_at_ms = now;
+}
+
+
+static void
+ld_checkpoints(ld_daemon_t *d, int force)
+{
+    size_t  i;
+
+    for (i = 0; i < d->ntenants; i++) {
+        ld_checkpoint(d, &d->tenants[i], force);
+    }
+}
+
+
+/* ------------------------------------------------------------- checks */
+
+/* The time an entry was added to its stream (its id's ms), or 0. */
+static uint64_t
+ld_entry_ms(const ld_entry_t *e)
+{
+    unsigned long long  ms;
+
+    return sscanf(e->id, "%llu-", &ms) == 1 ? (uint64_t) ms : 0;
+}
+
+
+/* A copy of the string member name of obj (at most size - 1 bytes). */
+static void
+ld_copy_string(const json_t *obj, const char *name, char *out, size_t size)
+{
+    const char  *s = json_string_value(json_object_get(obj, name));
+
+    snprintf(out, size, "%s", s ? s : "");
+}
+
+
+/*
+ * Check e for s's tenant: LD_APPEND with *a filled, or what else becomes
+ * of it (LD_DEAD with *fault and detail; LD_DEFER).  FG_OK, or an error
+ * when the backend cannot be asked (the batch is retried).
+ */
+static int
+ld_check(ld_daemon_t *d, const ld_stream_t *s, const ld_entry_t *e,
+    ld_append_t *a, char *ids, int *verdict, fg_ledger_fault_t *fault,
+    char *detail)
+{
+    unsigned char       md[FG_SHA256_LEN], raw[FG_SHA256_LEN];
+    unsigned char       claimed[FG_SHA256_LEN];
+    fg_ledger_facts_t   facts;
+    fg_error_t          err;
+    json_t             *rec;
+    const char         *name;
+    int                 type, rc;
+    uint64_t            at;
+
+    *verdict = LD_DEAD;
+    *fault = FG_LEDGER_MALFORMED;
+
+    if (e->deleted) {
+        *verdict = LD_SKIP;
+        return FG_OK;
+    }
+
+    if (e->t == NULL || e->h == NULL || e->r == NULL) {
+        snprintf(detail, LD_DETAIL_SIZE, "the entry lacks t, h or r");
+        return FG_OK;
+    }
+    if (e->r_len > FG_RECORD_MAX_BYTES) {
+        snprintf(detail, LD_DETAIL_SIZE, "r of %zu bytes is longer than %d",
+                 e->r_len, FG_RECORD_MAX_BYTES);
+        return FG_OK;
+    }
+    if (fg_unhex_sha256(e->h, e->h_len, claimed) != FG_OK) {
+        snprintf(detail, LD_DETAIL_SIZE, "h is not 64 lowercase hex digits");
+        return FG_OK;
+    }
+
+    rec = fg_record_parse_hashed(d->jcs, d->h, (const unsigned char *) e->r,
+                                 e->r_len, md, &err);
+    if (rec == NULL) {
+        snprintf(detail, LD_DETAIL_SIZE, "r: %s", err.msg);
+        return FG_OK;
+    }
+
+    /* INV-INT-005: the hash is recomputed, never taken from h */
+    if (memcmp(md, claimed, FG_SHA256_LEN) != 0) {
+        *fault = FG_LEDGER_HASH_MISMATCH;
+        snprintf(detail, LD_DETAIL_SIZE, "h is not sha256(JCS(r))");
+        goto dead;
+    }
+
+    /* the ledger keeps r's bytes: they must be the canonical ones */
+    if (fg_sha256(e->r, e->r_len, raw) != FG_OK
+        || memcmp(raw, md, FG_SHA256_LEN) != 0)
+    {
+        snprintf(detail, LD_DETAIL_SIZE, "r is not in canonical form");
+        goto dead;
+    }
+
+    *fault = fg_ledger_check(d->records, rec, s->tenant, &facts, &err);
+    if (*fault != FG_LEDGER_OK) {
+        snprintf(detail, LD_DETAIL_SIZE, "%s", err.msg);
+        goto dead;
+    }
+
+    name = fg_record_type_name(facts.type);
+    if (e->t_len != strlen(name) || memcmp(e->t, name, e->t_len) != 0) {
+        *fault = FG_LEDGER_TYPE_MISMATCH;
+        snprintf(detail, LD_DETAIL_SIZE, "t is not the record_type %s",
+                 name);
+        goto dead;
+    }
+
+    if (fg_hashset_get(&d->batch_set, md) >= 0) {
+        json_decref(rec);
+        *verdict = LD_DUPLICATE;
+        return FG_OK;
+    }
+
+    if (facts.has_link) {
+        type = fg_hashset_get(&d->batch_set, facts.link);
+        if (type < 0) {
+            rc = d->backend->ops->lookup(d->backend, s->tenant, facts.link,
+                                         &type, &err);
+            if (rc != FG_OK) {
+                json_decref(rec);
+                ld_log(LD_LOG_ERR, "ledger of %s cannot be asked: %s",
+                       s->tenant, err.msg);
+                return rc;
+            }
+        }
+
+        if (fg_ledger_link_ok(&facts, type, &err) != FG_LEDGER_OK) {
+            at = ld_entry_ms(e);
+            if (at + (uint64_t) d->conf->orphan_grace_ms
+                > ld_now_ms(CLOCK_REALTIME))
+            {
+                json_decref(rec);
+                *verdict = LD_DEFER;
+                return FG_OK;
+            }
+            *fault = FG_LEDGER_ORPHAN;
+            snprintf(detail, LD_DETAIL_SIZE, "%s", err.msg);
+            goto dead;
+        }
+    }
+
+    memset(a, 0, sizeof(*a));
+    a->type = facts.type;
+    memcpy(a->envelope_hash, md, FG_SHA256_LEN);
+    a->record = (const unsigned char *) e->r;
+    a->record_len = e->r_len;
+
+    ld_copy_string(json_object_get(rec, "trace"), "trace_id", ids,
+                   FG_TRACE_ID_LEN + 1);
+    ld_copy_string(rec, "execution_id", ids + FG_TRACE_ID_LEN + 1,
+                   FG_UUID_LEN + 1);
+    a->trace_id = ids;
+    a->execution_id = ids + FG_TRACE_ID_LEN + 1;
+
+    json_decref(rec);
+
+    if (fg_hashset_put(&d->batch_set, md, (int) facts.type) != FG_OK) {
+        return FG_ERR_NOMEM;
+    }
+
+    *verdict = LD_APPEND;
+    return FG_OK;
+
+dead:
+
+    json_decref(rec);
+    *verdict = LD_DEAD;
+    return FG_OK;
+}
+
+
+/* ------------------------------------------------------------- batch */
+
+/*
+ * Everything one stream's entries e[0..n) come to.  FG_OK when each was
+ * appended, dead-lettered, deferred or skipped and acknowledged as such;
+ * an error when nothing of them may be acknowledged (retried).
+ */
+static int
+ld_process(ld_daemon_t *d, ld_stream_t *s, ld_entry_t *e, size_t n)
+{
+    fg_error_t          err;
+    fg_ledger_fault_t   fault;
+    ld_tenant_t        *t;
+    size_t              i, napp, nack, ndead, ndefer, dups;
+    int                 verdict, rc;
+    const ld_entry_t  **from;
+
+    if (ld_scratch(d, n) != FG_OK) {
+        ld_log(LD_LOG_ERR, "out of memory for a batch of %zu", n);
+        return FG_ERR_NOMEM;
+    }
+
+    from = calloc(n, sizeof(*from));
+    if (from == NULL) {
+        return FG_ERR_NOMEM;
+    }
+
+    fg_hashset_clear(&d->batch_set);
+    napp = nack = ndead = ndefer = 0;
+
+    for (i = 0; i < n; i++) {
+        rc = ld_check(d, s, &e[i], &d->app[napp],
+                      d->app_ids + napp * LD_IDS_SIZE, &verdict, &fault,
+                      d->dead_detail + ndead * LD_DETAIL_SIZE);
+        if (rc != FG_OK) {
+            free(from);
+            return rc;
+        }
+
+        switch (verdict) {
+        case LD_APPEND:
+            from[napp++] = &e[i];
+            break;
+        case LD_SKIP:
+        case LD_DUPLICATE:
+            d->ack[nack++] = e[i].id;
+            break;
+        case LD_DEFER:
+            ndefer++;
+            break;
+        default:
+            d->dead[ndead].e = &e[i];
+            d->dead[ndead].reason = fg_ledger_fault_name(fault);
+            d->dead[ndead].detail = d->dead_detail + ndead * LD_DETAIL_SIZE;
+            ndead++;
+            break;
+        }
+    }
+
+    /* durable first ... */
+    if (napp > 0) {
+        rc = d->backend->ops->append(d->backend, s->tenant, d->app, napp,
+                                     &err);
+        if (rc != FG_OK) {
+            ld_log(LD_LOG_ERR, "append of %zu records to the ledger of %s: "
+                   "%s (left pending, read again)", napp, s->tenant,
+                   err.msg);
+            free(from);
+            return rc;
+        }
+    }
+
+    /* ... then acknowledged */
+    dups = 0;
+    t = NULL;
+    for (i = 0; i < napp; i++) {
+        d->ack[nack++] = from[i]->id;
+        if (d->app[i].duplicate) {
+            dups++;
+            continue;
+        }
+        if (t == NULL && (t = ld_tenant(d, s->tenant)) == NULL) {
+            free(from);
+            return FG_ERR_NOMEM;
+        }
+        t->head_seq = d->app[i].seq;
+        memcpy(t->head_chain, d->app[i].chain, FG_SHA256_LEN);
+    }
+    free(from);
+
+    if (ld_redis_ack(&d->redis, s, d->ack, nack, &err) != FG_OK) {
+        ld_log(LD_LOG_ERR, "%s (the entries are read again; the ledger "
+               "dedupes)", err.msg);
+        return FG_ERR_IO;
+    }
+
+    for (i = 0; i < ndead; i++) {
+        ld_log(LD_LOG_WARN, "%s %s to %s: %s: %s", s->key, d->dead[i].e->id,
+               LD_DLQ_KEY, d->dead[i].reason, d->dead[i].detail);
+    }
+    if (ld_redis_dlq(&d->redis, s, d->dead, ndead, &err) != FG_OK) {
+        ld_log(LD_LOG_ERR, "%s (read again)", err.msg);
+        return FG_ERR_IO;
+    }
+
+    s->acked = 1;
+    d->appended += napp - dups;
+    d->duplicates += dups;
+    d->dead_lettered += ndead;
+    d->deferred += ndefer;
+
+    if (napp - dups > 0 || dups > 0 || ndead > 0) {
+        ld_log(LD_LOG_DEBUG, "%s: %zu appended, %zu duplicates, %zu "
+               "dead-lettered, %zu deferred", s->tenant, napp - dups, dups,
+               ndead, ndefer);
+    }
+
+    if (t != NULL) {
+        ld_checkpoint(d, t, 0);
+    }
+
+    return FG_OK;
+}
+
+
+/* Process a batch; for a pending one, move each stream's cursor on. */
+static int
+ld_batch(ld_daemon_t *d, ld_batch_t *b, int pending)
+{
+    size_t  i;
+    int     rc, failed;
+
+    failed = 0;
+    for (i = 0; i < b->nstreams; i++) {
+        rc = ld_process(d, b->s[i].stream, b->s[i].e, b->s[i].n);
+        if (rc != FG_OK) {
+            failed = 1;
+            if (d->redis.c == NULL) {
+                break;                  /* Redis went away: start again */
+            }
+            continue;
+        }
+        if (pending) {
+            snprintf(b->s[i].stream->cursor, LD_ID_MAX, "%s",
+                     b->s[i].e[b->s[i].n - 1].id);
+        }
+    }
+
+    if (failed) {
+        d->need_pending = 1;
+    }
+    return failed ? FG_ERR_IO : FG_OK;
+}
+
+
+/* ---------------------------------------------------------------- loop */
+
+static void
+ld_trim(ld_daemon_t *d, int all)
+{
+    fg_error_t  err;
+    uint64_t    now;
+    size_t      i;
+
+    if (!d->conf->trim) {
+        return;
+    }
+
+    now = ld_now_ms(CLOCK_MONOTONIC);
+    for (i = 0; i < d->nstreams; i++) {
+        if (!d->streams[i].acked
+            || (!all && now - d->streams[i].trimmed_ms < 1000))
+        {
+            continue;
+        }
+        if (ld_redis_trim(&d->redis, &d->streams[i], &err) != FG_OK) {
+            ld_log(LD_LOG_WARN, "%s not trimmed: %s", d->streams[i].key,
+                   err.msg);
+            return;
+        }
+        d->streams[i].acked = 0;
+        d->streams[i].trimmed_ms = now;
+    }
+}
+
+
+static void
+ld_claim(ld_daemon_t *d)
+{
+    fg_error_t  err;
+    size_t      i, claimed;
+
+    for (i = 0; i < d->nstreams; i++) {
+        if (ld_redis_claim(&d->redis, &d->streams[i],
+                           d->conf->claim_idle_ms, d->conf->batch, &claimed,
+                           &err) != FG_OK)
+        {
+            ld_log(LD_LOG_WARN, "%s: %s", d->streams[i].key, err.msg);
+            return;
+        }
+        if (claimed > 0) {
+            ld_log(LD_LOG_NOTICE, "%s: claimed %zu entries of a consumer "
+                   "idle for %ld ms", d->streams[i].key, claimed,
+                   d->conf->claim_idle_ms);
+            d->need_pending = 1;
+        }
+    }
+}
+
+
+/* Connect to Redis if not connected.  1 connected, 0 not (yet). */
+static int
+ld_connected(ld_daemon_t *d, long *backoff)
+{
+    fg_error_t  err;
+
+    if (d->redis.c != NULL) {
+        return 1;
+    }
+
+    if (ld_redis_connect(&d->redis, &err) != FG_OK) {
+        ld_log(*backoff == 100 ? LD_LOG_ERR : LD_LOG_DEBUG, "%s (again in "
+               "%ld ms)", err.msg, *backoff);
+        ld_sleep_ms(*backoff);
+        *backoff = *backoff * 2 > 5000 ? 5000 : *backoff * 2;
+        return 0;
+    }
+
+    ld_log(LD_LOG_NOTICE, "connected to redis %s as %s/%s", d->conf->redis,
+           d->redis.group, d->redis.consumer);
+    *backoff = 100;
+    d->need_pending = 1;                /* what we held may still be ours */
+    d->discovered_ms = 0;
+    d->claimed_ms = 0;
+    return 1;
+}
+
+
+/* Read and process our own pending entries.  1 some, 0 none, -1 error. */
+static int
+ld_pending(ld_daemon_t *d)
+{
+    ld_batch_t  *b;
+    fg_error_t   err;
+    size_t       i;
+    int          rc;
+
+    rc = ld_redis_read(&d->redis, d->streams, d->nstreams, 1,
+                       d->conf->batch, 0, &b, &err);
+    if (rc != FG_OK) {
+        ld_log(LD_LOG_ERR, "%s", err.msg);
+        return -1;
+    }
+
+    if (b == NULL) {
+        /* the pass is over: the next one starts from the first entry */
+        for (i = 0; i < d->nstreams; i++) {
+            strcpy(d->streams[i].cursor, "0");
+        }
+        d->need_pending = 0;
+        return 0;
+    }
+
+    rc = ld_batch(d, b, 1);
+    ld_redis_batch_free(b);
+    return rc == FG_OK ? 1 : -1;
+}
+
+
+int
+ld_daemon_run(ld_daemon_t *d)
+{
+    ld_batch_t  *b;
+    fg_error_t   err;
+    uint64_t     now;
+    long         backoff, claim_every;
+    int          rc, errors, got;
+
+    backoff = 100;
+    errors = 0;
+    claim_every = d->conf->claim_idle_ms / 2;
+    if (claim_every < 100) {
+        claim_every = 100;
+    }
+
+    while (!ld_stop) {
+        if (!ld_connected(d, &backoff)) {
+            if (d->conf->once && ++errors > 20) {
+                ld_log(LD_LOG_ERR, "--once: redis cannot be reached");
+                return 1;
+            }
+            continue;
+        }
+
+        now = ld_now_ms(CLOCK_MONOTONIC);
+
+        if (d->discovered_ms == 0 || d->conf->once
+            || now - d->discovered_ms >= (uint64_t) d->conf->discover_ms)
+        {
+            if (ld_redis_discover(&d->redis, &d->streams, &d->nstreams, &err)
+                != FG_OK)
+            {
+                ld_log(LD_LOG_ERR, "%s", err.msg);
+                continue;
+            }
+            d->discovered_ms = now;
+        }
+
+        if (d->nstreams == 0) {
+            if (d->conf->once) {
+                break;
+            }
+            ld_sleep_ms(d->conf->block_ms);
+            continue;
+        }
+
+        if (d->claimed_ms == 0 || now - d->claimed_ms >= (uint64_t) claim_every)
+        {
+            ld_claim(d);
+            d->claimed_ms = now;
+        }
+
+        /* our own pending entries first: a crash, a failed batch, orphans */
+        if (d->need_pending
+            || (d->deferred > 0 && now >= d->pending_ms))
+        {
+            if (!d->need_pending) {
+                d->need_pending = 1;
+                d->deferred = 0;        /* counted again in this pass */
+            }
+            got = ld_pending(d);
+            if (got < 0) {
+                if (d->conf->once && ++errors > 20) {
+                    return 1;
+                }
+                ld_sleep_ms(backoff);
+                continue;
+            }
+            if (got > 0) {
+                continue;
+            }
+            d->pending_ms = ld_now_ms(CLOCK_MONOTONIC) + 500;
+        }
+
+        rc = ld_redis_read(&d->redis, d->streams, d->nstreams, 0,
+                           d->conf->batch,
+                           d->conf->once ? 0 : (int) d->conf->block_ms, &b,
+                           &err);
+        if (rc != FG_OK) {
+            ld_log(LD_LOG_ERR, "%s", err.msg);
+            if (d->conf->once && ++errors > 20) {
+                return 1;
+            }
+            continue;
+        }
+
+        if (b != NULL) {
+            if (ld_batch(d, b, 0) != FG_OK) {
+                if (d->conf->once && ++errors > 20) {
+                    ld_redis_batch_free(b);
+                    return 1;
+                }
+                ld_sleep_ms(backoff);
+            }
+            ld_redis_batch_free(b);
+            ld_trim(d, 0);
+            continue;
+        }
+
+        /* idle */
+        ld_trim(d, 1);
+        ld_checkpoints(d, 0);
+
+        if (d->conf->once) {
+            if (d->deferred == 0) {
+                break;
+            }
+            ld_sleep_ms(100);           /* orphans: their grace runs out */
+        }
+    }
+
+    /* what is appended is checkpointed before we go */
+    ld_checkpoints(d, 1);
+
+    ld_log(LD_LOG_NOTICE, "stopping: %llu appended, %llu duplicates, %llu "
+           "dead-lettered", (unsigned long long) d->appended,
+           (unsigned long long) d->duplicates,
+           (unsigned long long) d->dead_lettered);
+    return 0;
+}

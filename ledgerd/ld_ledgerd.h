@@ -1,0 +1,110 @@
+/*
+ * ld_ledgerd.h -- foxgov-ledgerd, the single write aperture of the ledger
+ * (DESIGN.md "Ledger", INV-INT-001, INV-INT-005): its configuration and
+ * the loop that reads the tenant streams, checks every entry, appends the
+ * valid ones to the backend, dead-letters the others, and only then
+ * acknowledges.
+ */
+
+#ifndef LD_LEDGERD_H
+#define LD_LEDGERD_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fg_core.h"
+#include "fg_hashset.h"
+#include "fg_jose.h"
+#include "fg_record.h"
+#include "ld_backend.h"
+#include "ld_redis.h"
+
+typedef struct {
+    const char   *redis;                /* "IP:PORT" or "unix:PATH" */
+    const char   *redis_password_file;
+    int           redis_db;             /* -1: none */
+    long          redis_timeout_ms;
+    const char   *ledger;               /* "file:DIR" or a postgresql URI */
+    const char   *group;
+    const char   *consumer;
+    size_t        batch;                /* entries read a stream at once */
+    const char   *checkpoint_key;       /* Ed25519 PEM or JWKS; NULL: none */
+    const char   *checkpoint_kid;
+    uint64_t      checkpoint_entries;   /* a checkpoint every N entries */
+    long          checkpoint_ms;        /* ... or T of appending */
+    long          claim_idle_ms;        /* claim others' entries idle so */
+    long          orphan_grace_ms;      /* wait so for a missing parent */
+    long          block_ms;             /* wait for new entries so */
+    long          discover_ms;          /* look for new streams so often */
+    int           once;                 /* drain and exit */
+    int           trim;                 /* trim acknowledged entries */
+} ld_conf_t;
+
+/* Per tenant: where its checkpoints are. */
+typedef struct {
+    char           tenant[FG_TENANT_ID_MAX + 1];
+    uint64_t       head_seq;            /* the last appended by this daemon */
+    unsigned char  head_chain[FG_SHA256_LEN];
+    uint64_t       checkpoint_seq;      /* the last checkpointed */
+    uint64_t       checkpoint_at_ms;
+} ld_tenant_t;
+
+typedef struct {
+    ld_conf_t              *conf;
+    ld_redis_t              redis;
+    ld_backend_t           *backend;
+
+    ld_stream_t            *streams;
+    size_t                  nstreams;
+    uint64_t                discovered_ms;
+    uint64_t                claimed_ms;
+    uint64_t                pending_ms;     /* when to read pending again */
+    int                     need_pending;   /* our own PEL may hold work */
+    size_t                  deferred;       /* orphans left pending */
+
+    ld_tenant_t            *tenants;
+    size_t                  ntenants;
+
+    fg_keyset_t            *keys;           /* the checkpoint key */
+    const fg_jwk_t         *key;
+
+    /* scratch, reused by every batch */
+    fg_records_t           *records;
+    fg_jcs_t               *jcs;
+    fg_sha256_t            *h;
+    fg_hashset_t            batch_set;
+    ld_append_t            *app;
+    size_t                  app_cap;
+    char                   *app_ids;        /* trace and execution ids */
+    const char            **ack;
+    size_t                  ack_cap;
+    ld_dead_t              *dead;
+    char                   *dead_detail;
+    size_t                  dead_cap;
+
+    /* counts, for the log */
+    uint64_t                appended;
+    uint64_t                duplicates;
+    uint64_t                dead_lettered;
+} ld_daemon_t;
+
+/* Set when a signal asks the daemon to stop (after its batch). */
+extern volatile sig_atomic_t  ld_stop;
+
+/*
+ * Open the backend, load the checkpoint key, compile the schemas.  Redis
+ * is connected by the loop (and again whenever it drops).  FG_OK or an
+ * error with err.
+ */
+int ld_daemon_init(ld_daemon_t *d, ld_conf_t *conf, fg_error_t *err);
+
+/*
+ * Run until ld_stop is set (or, with conf->once, until the streams are
+ * drained).  Returns 0, or 1 when --once could not finish (an error).
+ */
+int ld_daemon_run(ld_daemon_t *d);
+
+void ld_daemon_free(ld_daemon_t *d);
+
+#endif /* LD_LEDGERD_H */

@@ -1,0 +1,883 @@
+/*
+ * ld_redis.c -- foxgov-ledgerd's Redis: the tenant streams, the consumer
+ * group, acknowledgements, trimming and the dead-letter stream
+ * (ld_redis.h).  Every reply is checked for the shape it must have; an
+ * unexpected one is an error, never a guess.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "ld_log.h"
+#include "ld_redis.h"
+
+
+#define LD_MIN(a, b)  ((a) < (b) ? (a) : (b))
+
+
+/* ------------------------------------------------------------ helpers */
+
+static int
+ld_redis_fail(ld_redis_t *r, fg_error_t *err, const char *what)
+{
+    if (r->c != NULL && r->c->err) {
+        fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET, "redis %s: %s", what,
+                     r->c->errstr);
+        ld_redis_close(r);              /* connect again from the start */
+    } else {
+        fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET, "redis %s failed", what);
+    }
+    return FG_ERR_IO;
+}
+
+
+/* Run a command; NULL (err set, the connection dropped) on I/O error. */
+static redisReply *
+ld_redis_argv(ld_redis_t *r, int argc, const char **argv,
+    const size_t *lens, const char *what, fg_error_t *err)
+{
+    redisReply  *reply;
+
+    if (r->c == NULL) {
+        fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET, "redis %s: not "
+                     "connected", what);
+        return NULL;
+    }
+
+    reply = redisCommandArgv(r->c, argc, argv, lens);
+    if (reply == NULL) {
+        (void) ld_redis_fail(r, err, what);
+    }
+    return reply;
+}
+
+
+/* A reply that must not be an error. */
+static int
+ld_redis_ok(redisReply *reply, const char *what, fg_error_t *err)
+{
+    if (reply->type == REDIS_REPLY_ERROR) {
+        fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET, "redis %s: %.*s", what,
+                     (int) (reply->len < 200 ? reply->len : 200),
+                     reply->str);
+        return FG_ERR_IO;
+    }
+    return FG_OK;
+}
+
+
+int
+ld_redis_connect(ld_redis_t *r, fg_error_t *err)
+{
+    struct timeval   tv;
+    redisReply      *reply;
+    const char      *argv[2];
+    char             db[16];
+    int              rc;
+
+    ld_redis_close(r);
+
+    tv.tv_sec = r->timeout_ms / 1000;
+    tv.tv_usec = (r->timeout_ms % 1000) * 1000;
+
+    r->c = r->unix_path != NULL
+           ? redisConnectUnixWithTimeout(r->unix_path, tv)
+           : redisConnectWithTimeout(r->host, r->port, tv);
+
+    if (r->c == NULL || r->c->err) {
+        fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET, "redis connect: %s",
+                     r->c ? r->c->errstr : "out of memory");
+        ld_redis_close(r);
+        return FG_ERR_IO;
+    }
+
+    if (redisSetTimeout(r->c, tv) != REDIS_OK) {
+        return ld_redis_fail(r, err, "timeout");
+    }
+
+    if (r->password != NULL) {
+        argv[0] = "AUTH";
+        argv[1] = r->password;
+        reply = ld_redis_argv(r, 2, argv, NULL, "AUTH", err);
+        if (reply == NULL) {
+            return FG_ERR_IO;
+        }
+        rc = ld_redis_ok(reply, "AUTH", err);
+        freeReplyObject(reply);
+        if (rc != FG_OK) {
+            ld_redis_close(r);
+            return rc;
+        }
+    }
+
+    if (r->db >= 0) {
+        snprintf(db, sizeof(db), "%d", r->db);
+        argv[0] = "SELECT";
+        argv[1] = db;
+        reply = ld_redis_argv(r, 2, argv, NULL, "SELECT", err);
+        if (reply == NULL) {
+            return FG_ERR_IO;
+        }
+        rc = ld_redis_ok(reply, "SELECT", err);
+        freeReplyObject(reply);
+        if (rc != FG_OK) {
+            ld_redis_close(r);
+            return rc;
+        }
+    }
+
+    return FG_OK;
+}
+
+
+void
+ld_redis_close(ld_redis_t *r)
+{
+    if (r->c != NULL) {
+        redisFree(r->c);
+        r->c = NULL;
+    }
+}
+
+
+/* ---------------------------------------------------------- discovery */
+
+/* The tenant of a stream key, or 0 when the key is not one of ours. */
+static int
+ld_redis_key_tenant(const char *key, size_t len, char *tenant)
+{
+    size_t  pre = sizeof(LD_STREAM_PREFIX) - 1, n;
+
+    if (len <= pre + 1 || memcmp(key, LD_STREAM_PREFIX, pre) != 0
+        || key[len - 1] != '}')
+    {
+        return 0;
+    }
+
+    n = len - pre - 1;
+    if (!fg_tenant_id_valid(key + pre, n)) {
+        return 0;
+    }
+
+    memcpy(tenant, key + pre, n);
+    tenant[n] = '\0';
+    return 1;
+}
+
+
+static int
+ld_redis_group(ld_redis_t *r, const char *key, fg_error_t *err)
+{
+    const char  *argv[6] = { "XGROUP", "CREATE", key, r->group, "0",
+                             "MKSTREAM" };
+    redisReply  *reply;
+    int          rc;
+
+    reply = ld_redis_argv(r, 6, argv, NULL, "XGROUP CREATE", err);
+    if (reply == NULL) {
+        return FG_ERR_IO;
+    }
+
+    rc = FG_OK;
+    if (reply->type == REDIS_REPLY_ERROR
+        && strncmp(reply->str, "BUSYGROUP", 9) != 0)
+    {
+        rc = ld_redis_ok(reply, "XGROUP CREATE", err);
+    }
+    freeReplyObject(reply);
+    return rc;
+}
+
+
+/* Add key to *streams unless it is there.  1 added, 0 known, -1 nomem. */
+static int
+ld_redis_add_stream(ld_stream_t **streams, size_t *n, const char *key,
+    size_t len, const char *tenant)
+{
+    ld_stream_t  *grown;
+    size_t        i;
+
+    for (i = 0; i < *n; i++) {
+        if (strlen((*streams)[i].key) == len
+            && memcmp((*streams)[i].key, key, len) == 0)
+        {
+            return 0;
+        }
+    }
+
+    grown = realloc(*streams, (*n + 1) * sizeof(ld_stream_t));
+    if (grown == NULL) {
+        return -1;
+    }
+    *streams = grown;
+
+    memset(&grown[*n], 0, sizeof(ld_stream_t));
+    memcpy(grown[*n].key, key, len);
+    strcpy(grown[*n].tenant, tenant);
+    strcpy(grown[*n].cursor, "0");
+    (*n)++;
+    return 1;
+}
+
+
+int
+ld_redis_discover(ld_redis_t *r, ld_stream_t **streams, size_t *n,
+    fg_error_t *err)
+{
+    const char   *argv[8];
+    char          cursor[32], tenant[FG_TENANT_ID_MAX + 1];
+    redisReply   *reply, *keys, *k;
+    size_t        i, rounds;
+    int           added;
+
+    strcpy(cursor, "0");
+
+    for (rounds = 0; rounds < 100000; rounds++) {
+        argv[0] = "SCAN";
+        argv[1] = cursor;
+        argv[2] = "MATCH";
+        argv[3] = LD_STREAM_PREFIX "*}";
+        argv[4] = "COUNT";
+        argv[5] = "1000";
+        argv[6] = "TYPE";
+        argv[7] = "stream";
+
+        reply = ld_redis_argv(r, 8, argv, NULL, "SCAN", err);
+        if (reply == NULL) {
+            return FG_ERR_IO;
+        }
+        if (ld_redis_ok(reply, "SCAN", err) != FG_OK
+            || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
+            || reply->element[0]->type != REDIS_REPLY_STRING
+            || reply->element[0]->len >= sizeof(cursor)
+            || reply->element[1]->type != REDIS_REPLY_ARRAY)
+        {
+            freeReplyObject(reply);
+            return err->code == FG_ERR_IO ? FG_ERR_IO
+                   : fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET,
+                                  "redis SCAN: an unexpected reply");
+        }
+
+        keys = reply->element[1];
+        for (i = 0; i < keys->elements; i++) {
+            k = keys->element[i];
+            if (k->type != REDIS_REPLY_STRING) {
+                continue;
+            }
+            if (!ld_redis_key_tenant(k->str, k->len, tenant)) {
+                ld_log(LD_LOG_WARN, "stream \"%.*s\" skipped: not "
+                       "foxgov:ev:{<tenant id>}",
+                       (int) (k->len < 100 ? k->len : 100), k->str);
+                continue;
+            }
+            added = ld_redis_add_stream(streams, n, k->str, k->len, tenant);
+            if (added < 0) {
+                freeReplyObject(reply);
+                return fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET,
+                                    "out of memory");
+            }
+            if (added) {
+                ld_log(LD_LOG_INFO, "stream %s of tenant %s",
+                       (*streams)[*n - 1].key, tenant);
+                if (ld_redis_group(r, (*streams)[*n - 1].key, err)
+                    != FG_OK)
+                {
+                    (*n)--;
+                    freeReplyObject(reply);
+                    return FG_ERR_IO;
+                }
+            }
+        }
+
+        memcpy(cursor, reply->element[0]->str, reply->element[0]->len);
+        cursor[reply->element[0]->len] = '\0';
+        freeReplyObject(reply);
+
+        if (strcmp(cursor, "0") == 0) {
+            return FG_OK;
+        }
+    }
+
+    return FG_OK;
+}
+
+
+/* --------------------------------------------------------------- read */
+
+/* One entry [id, [field, value, ...] | nil] into *e. */
+static int
+ld_redis_entry(redisReply *x, ld_entry_t *e)
+{
+    redisReply  *id, *f, *k, *v;
+    size_t       i;
+
+    memset(e, 0, sizeof(*e));
+
+    if (x->type != REDIS_REPLY_ARRAY || x->elements != 2) {
+        return -1;
+    }
+
+    id = x->element[0];
+    if (id->type != REDIS_REPLY_STRING || id->len == 0
+        || id->len >= LD_ID_MAX)
+    {
+        return -1;
+    }
+    memcpy(e->id, id->str, id->len);
+    e->id[id->len] = '\0';
+
+    f = x->element[1];
+    if (f->type == REDIS_REPLY_NIL) {
+        e->deleted = 1;
+        return 0;
+    }
+    if (f->type != REDIS_REPLY_ARRAY || f->elements % 2) {
+        return -1;
+    }
+
+    for (i = 0; i + 1 < f->elements; i += 2) {
+        k = f->element[i];
+        v = f->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING
+            || k->len != 1)
+        {
+            continue;                   /* not one of ours: ignored */
+        }
+        switch (k->str[0]) {
+        case 't': e->t = v->str; e->t_len = v->len; break;
+        case 'h': e->h = v->str; e->h_len = v->len; break;
+        case 'r': e->r = v->str; e->r_len = v->len; break;
+        case 'o': e->o = v->str; e->o_len = v->len; break;
+        default: break;
+        }
+    }
+    return 0;
+}
+
+
+int
+ld_redis_read(ld_redis_t *r, ld_stream_t *streams, size_t n, int pending,
+    size_t count, int block_ms, ld_batch_t **batch, fg_error_t *err)
+{
+    const char   **argv;
+    redisReply    *reply, *sr, *entries;
+    ld_batch_t    *b;
+    char           cnt[24], blk[24];
+    size_t         i, j, k, argc, len;
+
+    *batch = NULL;
+    if (n == 0) {
+        return FG_OK;
+    }
+
+    argv = malloc((8 + 2 * n) * sizeof(char *));
+    if (argv == NULL) {
+        return fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
+    }
+
+    snprintf(cnt, sizeof(cnt), "%zu", count);
+    snprintf(blk, sizeof(blk), "%d", block_ms);
+
+    argc = 0;
+    argv[argc++] = "XREADGROUP";
+    argv[argc++] = "GROUP";
+    argv[argc++] = r->group;
+    argv[argc++] = r->consumer;
+    argv[argc++] = "COUNT";
+    argv[argc++] = cnt;
+    if (!pending && block_ms > 0) {
+        argv[argc++] = "BLOCK";
+        argv[argc++] = blk;
+    }
+    argv[argc++] = "STREAMS";
+    for (i = 0; i < n; i++) {
+        argv[argc++] = streams[i].key;
+    }
+    for (i = 0; i < n; i++) {
+        argv[argc++] = pending ? streams[i].cursor : ">";
+    }
+
+    reply = ld_redis_argv(r, (int) argc, argv, NULL, "XREADGROUP", err);
+    free(argv);
+    if (reply == NULL) {
+        return FG_ERR_IO;
+    }
+
+    if (ld_redis_ok(reply, "XREADGROUP", err) != FG_OK) {
+        freeReplyObject(reply);
+        return FG_ERR_IO;
+    }
+
+    if (reply->type == REDIS_REPLY_NIL) {
+        freeReplyObject(reply);         /* nothing within the block time */
+        return FG_OK;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        goto unexpected;
+    }
+
+    b = calloc(1, sizeof(ld_batch_t) + reply->elements * sizeof(b->s[0]));
+    if (b == NULL) {
+        freeReplyObject(reply);
+        return fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
+    }
+    b->reply = reply;
+
+    for (i = 0; i < reply->elements; i++) {
+        /* [key, [entry, ...]] */
+        sr = reply->element[i];
+        if (sr->type != REDIS_REPLY_ARRAY || sr->elements != 2
+            || sr->element[0]->type != REDIS_REPLY_STRING
+            || sr->element[1]->type != REDIS_REPLY_ARRAY)
+        {
+            ld_redis_batch_free(b);
+            return fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET,
+                                "redis XREADGROUP: an unexpected reply");
+        }
+
+        for (k = 0; k < n; k++) {
+            len = strlen(streams[k].key);
+            if (sr->element[0]->len == len
+                && memcmp(sr->element[0]->str, streams[k].key, len) == 0)
+            {
+                break;
+            }
+        }
+        entries = sr->element[1];
+        if (k == n || entries->elements == 0) {
+            continue;
+        }
+
+        b->s[b->nstreams].stream = &streams[k];
+        b->s[b->nstreams].e = calloc(entries->elements, sizeof(ld_entry_t));
+        if (b->s[b->nstreams].e == NULL) {
+            ld_redis_batch_free(b);
+            return fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET,
+                                "out of memory");
+        }
+
+        for (j = 0; j < entries->elements; j++) {
+            if (ld_redis_entry(entries->element[j],
+                               &b->s[b->nstreams].e[j]) != 0)
+            {
+                b->nstreams++;
+                ld_redis_batch_free(b);
+                return fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET,
+                                    "redis XREADGROUP: an unexpected "
+                                    "entry");
+            }
+        }
+        b->s[b->nstreams].n = entries->elements;
+        b->nstreams++;
+    }
+
+    if (b->nstreams == 0) {
+        ld_redis_batch_free(b);
+        return FG_OK;
+    }
+
+    *batch = b;
+    return FG_OK;
+
+unexpected:
+
+    freeReplyObject(reply);
+    return fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET,
+                        "redis XREADGROUP: an unexpected reply");
+}
+
+
+void
+ld_redis_batch_free(ld_batch_t *b)
+{
+    size_t  i;
+
+    if (b == NULL) {
+        return;
+    }
+    for (i = 0; i < b->nstreams; i++) {
+        free(b->s[i].e);
+    }
+    freeReplyObject(b->reply);
+    free(b);
+}
+
+
+/* ---------------------------------------------------------------- ack */
+
+int
+ld_redis_ack(ld_redis_t *r, const ld_stream_t *s, const char **ids,
+    size_t n, fg_error_t *err)
+{
+    const char  **argv;
+    redisReply   *reply;
+    size_t        i;
+    int           rc;
+
+    if (n == 0) {
+        return FG_OK;
+    }
+
+    argv = malloc((3 + n) * sizeof(char *));
+    if (argv == NULL) {
+        return fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
+    }
+    argv[0] = "XACK";
+    argv[1] = s->key;
+    argv[2] = r->group;
+    for (i = 0; i < n; i++) {
+        argv[3 + i] = ids[i];
+    }
+
+    reply = ld_redis_argv(r, (int) (3 + n), argv, NULL, "XACK", err);
+    free(argv);
+    if (reply == NULL) {
+        return FG_ERR_IO;
+    }
+    rc = ld_redis_ok(reply, "XACK", err);
+    freeReplyObject(reply);
+    return rc;
+}
+
+
+/* Append one command to the pipeline. */
+static int
+ld_redis_append(ld_redis_t *r, int argc, const char **argv,
+    const size_t *lens, fg_error_t *err)
+{
+    if (redisAppendCommandArgv(r->c, argc, argv, lens) != REDIS_OK) {
+        return ld_redis_fail(r, err, "pipeline");
+    }
+    return FG_OK;
+}
+
+
+int
+ld_redis_dlq(ld_redis_t *r, const ld_stream_t *s, const ld_dead_t *d,
+    size_t n, fg_error_t *err)
+{
+    const char   *argv[24];
+    size_t        lens[24], i, k, replies;
+    redisReply   *reply;
+    const char   *ack[4];
+    int           rc;
+    void         *rp;
+
+    if (n == 0) {
+        return FG_OK;
+    }
+    if (r->c == NULL) {
+        return fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET,
+                            "redis DLQ: not connected");
+    }
+
+    argv[0] = "MULTI";
+    if (ld_redis_append(r, 1, argv, NULL, err) != FG_OK) {
+        return FG_ERR_IO;
+    }
+
+    for (i = 0; i < n; i++) {
+        k = 0;
+#define LD_ARG(s, l)  do { argv[k] = (s); lens[k] = (l); k++; } while (0)
+        LD_ARG("XADD", 4);
+        LD_ARG(LD_DLQ_KEY, sizeof(LD_DLQ_KEY) - 1);
+        LD_ARG("*", 1);
+        LD_ARG("stream", 6);
+        LD_ARG(s->key, strlen(s->key));
+        LD_ARG("id", 2);
+        LD_ARG(d[i].e->id, strlen(d[i].e->id));
+        LD_ARG("reason", 6);
+        LD_ARG(d[i].reason, strlen(d[i].reason));
+        LD_ARG("detail", 6);
+        LD_ARG(d[i].detail, strlen(d[i].detail));
+        LD_ARG("consumer", 8);
+        LD_ARG(r->consumer, strlen(r->consumer));
+        /* the entry as it came, each field bounded: hostile sizes stop */
+        if (d[i].e->t) {
+            LD_ARG("t", 1);
+            LD_ARG(d[i].e->t, LD_MIN(d[i].e->t_len, 256));
+        }
+        if (d[i].e->h) {
+            LD_ARG("h", 1);
+            LD_ARG(d[i].e->h, LD_MIN(d[i].e->h_len, 256));
+        }
+        if (d[i].e->r) {
+            LD_ARG("r", 1);
+            LD_ARG(d[i].e->r, LD_MIN(d[i].e->r_len, FG_RECORD_MAX_BYTES));
+        }
+        if (d[i].e->o) {
+            LD_ARG("o", 1);
+            LD_ARG(d[i].e->o, LD_MIN(d[i].e->o_len, 64 * 1024));
+        }
+#undef LD_ARG
+        if (ld_redis_append(r, (int) k, argv, lens, err) != FG_OK) {
+            return FG_ERR_IO;
+        }
+
+        ack[0] = "XACK";
+        ack[1] = s->key;
+        ack[2] = r->group;
+        ack[3] = d[i].e->id;
+        if (ld_redis_append(r, 4, ack, NULL, err) != FG_OK) {
+            return FG_ERR_IO;
+        }
+    }
+
+    argv[0] = "EXEC";
+    if (ld_redis_append(r, 1, argv, NULL, err) != FG_OK) {
+        return FG_ERR_IO;
+    }
+
+    /* MULTI's +OK, a +QUEUED a command, then EXEC's array */
+    replies = 2 + 2 * n;
+    rc = FG_OK;
+    for (i = 0; i < replies; i++) {
+        if (redisGetReply(r->c, &rp) != REDIS_OK) {
+            return ld_redis_fail(r, err, "DLQ");
+        }
+        reply = rp;
+        if (rc == FG_OK) {
+            rc = ld_redis_ok(reply, "DLQ", err);
+        }
+        if (rc == FG_OK && i == replies - 1
+            && (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 * n))
+        {
+            rc = fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET,
+                              "redis DLQ: the transaction was not run");
+        }
+        freeReplyObject(reply);
+    }
+
+    return rc;
+}
+
+
+/* -------------------------------------------------------- claim, trim */
+
+int
+ld_redis_claim(ld_redis_t *r, const ld_stream_t *s, long min_idle_ms,
+    size_t count, size_t *claimed, fg_error_t *err)
+{
+    const char  *argv[9];
+    char         idle[24], cnt[24], start[LD_ID_MAX];
+    redisReply  *reply;
+    size_t       rounds;
+    int          rc;
+
+    *claimed = 0;
+    snprintf(idle, sizeof(idle), "%ld", min_idle_ms);
+    snprintf(cnt, sizeof(cnt), "%zu", count);
+    strcpy(start, "0-0");
+
+    for (rounds = 0; rounds < 1000; rounds++) {
+        argv[0] = "XAUTOCLAIM";
+        argv[1] = s->key;
+        argv[2] = r->group;
+        argv[3] = r->consumer;
+        argv[4] = idle;
+        argv[5] = start;
+        argv[6] = "COUNT";
+        argv[7] = cnt;
+        argv[8] = "JUSTID";
+
+        reply = ld_redis_argv(r, 9, argv, NULL, "XAUTOCLAIM", err);
+        if (reply == NULL) {
+            return FG_ERR_IO;
+        }
+
+        /* [next start, [ids], [deleted ids] (Redis 7)] */
+        rc = ld_redis_ok(reply, "XAUTOCLAIM", err);
+        if (rc == FG_OK
+            && (reply->type != REDIS_REPLY_ARRAY || reply->elements < 2
+                || reply->element[0]->type != REDIS_REPLY_STRING
+                || reply->element[0]->len >= sizeof(start)
+                || reply->element[1]->type != REDIS_REPLY_ARRAY))
+        {
+            rc = fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET,
+                              "redis XAUTOCLAIM: an unexpected reply");
+        }
+        if (rc != FG_OK) {
+            freeReplyObject(reply);
+            return rc;
+        }
+
+        *claimed += reply->element[1]->elements;
+        memcpy(start, reply->element[0]->str, reply->element[0]->len);
+        start[reply->element[0]->len] = '\0';
+        freeReplyObject(reply);
+
+        if (strcmp(start, "0-0") == 0) {
+            break;
+        }
+    }
+
+    return FG_OK;
+}
+
+
+/* The id just after id ("ms-seq" + 1), for MINID. */
+static int
+ld_redis_id_next(const char *id, size_t len, char *out, size_t size)
+{
+    unsigned long long  ms, seq;
+    char                buf[LD_ID_MAX];
+
+    if (len == 0 || len >= sizeof(buf)) {
+        return -1;
+    }
+    memcpy(buf, id, len);
+    buf[len] = '\0';
+
+    if (sscanf(buf, "%llu-%llu", &ms, &seq) != 2) {
+        return -1;
+    }
+    if (seq == ~0ULL) {
+        ms++;
+        seq = 0;
+    } else {
+        seq++;
+    }
+    snprintf(out, size, "%llu-%llu", ms, seq);
+    return 0;
+}
+
+
+/* The group's last-delivered-id from XINFO GROUPS, into out. */
+static int
+ld_redis_last_delivered(ld_redis_t *r, const ld_stream_t *s, char *out,
+    size_t size, fg_error_t *err)
+{
+    const char  *argv[3] = { "XINFO", "GROUPS", s->key };
+    redisReply  *reply, *g, *k, *v;
+    size_t       i, j;
+    int          found, rc;
+
+    reply = ld_redis_argv(r, 3, argv, NULL, "XINFO GROUPS", err);
+    if (reply == NULL) {
+        return FG_ERR_IO;
+    }
+    rc = ld_redis_ok(reply, "XINFO GROUPS", err);
+    found = 0;
+
+    for (i = 0; rc == FG_OK && reply->type == REDIS_REPLY_ARRAY
+                && i < reply->elements; i++)
+    {
+        g = reply->element[i];
+        if (g->type != REDIS_REPLY_ARRAY) {
+            continue;
+        }
+        /* a flat list of names and values */
+        for (j = 0; j + 1 < g->elements; j += 2) {
+            k = g->element[j];
+            v = g->element[j + 1];
+            if (k->type == REDIS_REPLY_STRING && v->type
+                == REDIS_REPLY_STRING && strcmp(k->str, "name") == 0
+                && strcmp(v->str, r->group) != 0)
+            {
+                break;                  /* another group */
+            }
+            if (k->type == REDIS_REPLY_STRING
+                && strcmp(k->str, "last-delivered-id") == 0
+                && v->type == REDIS_REPLY_STRING && v->len < size)
+            {
+                memcpy(out, v->str, v->len);
+                out[v->len] = '\0';
+                found = 1;
+            }
+        }
+        if (found) {
+            break;
+        }
+    }
+
+    freeReplyObject(reply);
+    if (rc == FG_OK && !found) {
+        rc = fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET,
+                          "redis XINFO GROUPS: no group %s on %s", r->group,
+                          s->key);
+    }
+    return rc;
+}
+
+
+int
+ld_redis_trim(ld_redis_t *r, const ld_stream_t *s, fg_error_t *err)
+{
+    const char  *argv[6];
+    char         minid[LD_ID_MAX], last[LD_ID_MAX];
+    redisReply  *reply, *oldest;
+    int          rc;
+
+    argv[0] = "XPENDING";
+    argv[1] = s->key;
+    argv[2] = r->group;
+
+    reply = ld_redis_argv(r, 3, argv, NULL, "XPENDING", err);
+    if (reply == NULL) {
+        return FG_ERR_IO;
+    }
+
+    /* [count, smallest id, greatest id, [[consumer, count], ...]] */
+    rc = ld_redis_ok(reply, "XPENDING", err);
+    if (rc == FG_OK
+        && (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4
+            || reply->element[0]->type != REDIS_REPLY_INTEGER))
+    {
+        rc = fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET,
+                          "redis XPENDING: an unexpected reply");
+    }
+    if (rc != FG_OK) {
+        freeReplyObject(reply);
+        return rc;
+    }
+
+    if (reply->element[0]->integer > 0) {
+        /* the oldest pending entry and everything after it stay */
+        oldest = reply->element[1];
+        if (oldest->type != REDIS_REPLY_STRING
+            || oldest->len >= sizeof(minid))
+        {
+            freeReplyObject(reply);
+            return fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET,
+                                "redis XPENDING: an unexpected reply");
+        }
+        memcpy(minid, oldest->str, oldest->len);
+        minid[oldest->len] = '\0';
+        freeReplyObject(reply);
+
+    } else {
+        /* nothing pending: what was delivered was acknowledged */
+        freeReplyObject(reply);
+        rc = ld_redis_last_delivered(r, s, last, sizeof(last), err);
+        if (rc != FG_OK) {
+            return rc;
+        }
+        if (strcmp(last, "0-0") == 0) {
+            return FG_OK;               /* nothing delivered yet */
+        }
+        if (ld_redis_id_next(last, strlen(last), minid, sizeof(minid)) != 0)
+        {
+            return fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET,
+                                "redis: a last-delivered-id \"%s\" that is "
+                                "not an entry id", last);
+        }
+    }
+
+    argv[0] = "XTRIM";
+    argv[1] = s->key;
+    argv[2] = "MINID";
+    argv[3] = "=";
+    argv[4] = minid;
+
+    reply = ld_redis_argv(r, 5, argv, NULL, "XTRIM", err);
+    if (reply == NULL) {
+        return FG_ERR_IO;
+    }
+    rc = ld_redis_ok(reply, "XTRIM", err);
+    freeReplyObject(reply);
+    return rc;
+}

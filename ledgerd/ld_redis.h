@@ -1,0 +1,128 @@
+/*
+ * ld_redis.h -- foxgov-ledgerd's side of the evidence streams
+ * (DESIGN.md "Evidence transport", "Ledger"): one blocking hiredis
+ * connection (the daemon has nothing else to do while it waits), the
+ * tenant streams foxgov:ev:{<tenant_id>} found with SCAN, read through a
+ * consumer group with XREADGROUP, claimed from dead consumers with
+ * XAUTOCLAIM, acknowledged with XACK, trimmed below what the group still
+ * holds, and the dead-letter stream foxgov:dlq.
+ */
+
+#ifndef LD_REDIS_H
+#define LD_REDIS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hiredis/hiredis.h>
+
+#include "fg_core.h"
+#include "fg_record.h"
+
+#define LD_STREAM_PREFIX    "foxgov:ev:{"
+#define LD_STREAM_KEY_MAX   (sizeof(LD_STREAM_PREFIX) + FG_TENANT_ID_MAX + 1)
+#define LD_DLQ_KEY          "foxgov:dlq"
+#define LD_ID_MAX           48          /* "<ms>-<seq>" of a stream entry */
+#define LD_NAME_MAX         128         /* group and consumer names */
+
+typedef struct {
+    /* where: host and port, or a unix socket path */
+    char           *host;
+    int             port;
+    char           *unix_path;
+    char           *password;           /* from a file; never logged */
+    int             db;                 /* -1: no SELECT */
+    int             timeout_ms;         /* connect and every reply */
+
+    char            group[LD_NAME_MAX];
+    char            consumer[LD_NAME_MAX];
+
+    redisContext   *c;
+} ld_redis_t;
+
+/* A tenant's stream. */
+typedef struct {
+    char            key[LD_STREAM_KEY_MAX];
+    char            tenant[FG_TENANT_ID_MAX + 1];
+    char            cursor[LD_ID_MAX];  /* where re-reading pending is */
+    int             acked;              /* acknowledged since its trim */
+    uint64_t        trimmed_ms;
+} ld_stream_t;
+
+/* One stream entry as read; the strings point into the reply. */
+typedef struct {
+    char            id[LD_ID_MAX];
+    int             deleted;            /* pending, but gone from the stream */
+    const char     *t, *h, *r, *o;
+    size_t          t_len, h_len, r_len, o_len;
+} ld_entry_t;
+
+/* What one read returned, per stream, until ld_redis_batch_free(). */
+typedef struct {
+    redisReply     *reply;
+    size_t          nstreams;
+    struct {
+        ld_stream_t    *stream;
+        ld_entry_t     *e;
+        size_t          n;
+    } s[1];                             /* nstreams of them */
+} ld_batch_t;
+
+
+/* Connect, AUTH and SELECT.  FG_OK or FG_ERR_IO with err. */
+int ld_redis_connect(ld_redis_t *r, fg_error_t *err);
+void ld_redis_close(ld_redis_t *r);
+
+/*
+ * The tenant streams there are now into *streams (n entries, realloc'd;
+ * known ones kept in place with their cursor), each with the group made
+ * (from the start of the stream: nothing in it is skipped).  Keys whose
+ * tenant id is not valid are skipped and logged.  FG_OK or FG_ERR_IO.
+ */
+int ld_redis_discover(ld_redis_t *r, ld_stream_t **streams, size_t *n,
+    fg_error_t *err);
+
+/*
+ * Read at most count entries a stream: new ones (pending 0; block_ms > 0
+ * waits that long for one, 0 returns at once), or with pending 1 the
+ * group's entries delivered to this consumer and not acknowledged, from
+ * each stream's cursor.  *batch is NULL when nothing was read.
+ */
+int ld_redis_read(ld_redis_t *r, ld_stream_t *streams, size_t n,
+    int pending, size_t count, int block_ms, ld_batch_t **batch,
+    fg_error_t *err);
+void ld_redis_batch_free(ld_batch_t *b);
+
+/* XACK ids[0..n) of the stream.  FG_OK or FG_ERR_IO. */
+int ld_redis_ack(ld_redis_t *r, const ld_stream_t *s, const char **ids,
+    size_t n, fg_error_t *err);
+
+/*
+ * Move entries to foxgov:dlq with their reasons and acknowledge them, in
+ * one MULTI/EXEC so each is dead-lettered exactly once.
+ */
+typedef struct {
+    const ld_entry_t  *e;
+    const char        *reason;      /* fg_ledger_fault_name() */
+    const char        *detail;      /* what and where */
+} ld_dead_t;
+
+int ld_redis_dlq(ld_redis_t *r, const ld_stream_t *s, const ld_dead_t *d,
+    size_t n, fg_error_t *err);
+
+/*
+ * Take over the entries of the stream's other consumers idle for at least
+ * min_idle_ms (XAUTOCLAIM ... JUSTID); *claimed says how many became
+ * ours (they are read again as pending).
+ */
+int ld_redis_claim(ld_redis_t *r, const ld_stream_t *s, long min_idle_ms,
+    size_t count, size_t *claimed, fg_error_t *err);
+
+/*
+ * Trim the stream below the oldest entry the group still holds pending,
+ * or below what it has not been delivered yet when nothing is pending:
+ * nothing unacknowledged is ever trimmed.
+ */
+int ld_redis_trim(ld_redis_t *r, const ld_stream_t *s, fg_error_t *err);
+
+#endif /* LD_REDIS_H */
