@@ -299,6 +299,13 @@ fg_jwk_is_private(const fg_jwk_t *key)
 }
 
 
+EVP_PKEY *
+fg_jwk_pkey(const fg_jwk_t *key)
+{
+    return (key == NULL) ? NULL : key->pkey;
+}
+
+
 static void
 fg_jwk_clear(fg_jwk_t *key)
 {

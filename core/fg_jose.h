@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include <jansson.h>
+#include <openssl/types.h>
 
 #include "fg_core.h"
 
@@ -86,6 +87,13 @@ const fg_jwk_t *fg_keyset_find(const fg_keyset_t *set, const char *kid);
 const char *fg_jwk_kid(const fg_jwk_t *key);      /* "" when it has none */
 fg_jws_alg_t fg_jwk_alg(const fg_jwk_t *key);     /* the alg the key fits */
 int fg_jwk_is_private(const fg_jwk_t *key);       /* can sign */
+
+/*
+ * The key's OpenSSL key, borrowed (owned by its set: never free it), for
+ * signature formats other than JWS (signed checkpoints); NULL for an oct
+ * key or NULL key.
+ */
+EVP_PKEY *fg_jwk_pkey(const fg_jwk_t *key);
 
 /*
  * The public JWK of key as JSON: kty, crv, x, y / n, e (RFC 7518, 8037),
