@@ -65,5 +65,6 @@ int fg_cmd_token(int argc, char **argv);
 int fg_cmd_approve(int argc, char **argv);
 int fg_cmd_bundle(int argc, char **argv);
 int fg_cmd_decide(int argc, char **argv);
+int fg_cmd_replay(int argc, char **argv);
 
 #endif /* FG_CLI_H */
