@@ -28,6 +28,8 @@ static const fg_cli_command_t  fg_commands[] = {
       "check a tenant's ledger file: hashes, chain, seq, schemas, links" },
     { "replay",   fg_cmd_replay,
       "re-decide a ledger's recorded decisions with a candidate bundle" },
+    { "report",   fg_cmd_report,
+      "report cost: tokens and cost of a ledger's model calls per group" },
     { NULL, NULL, NULL }
 };
 
