@@ -218,6 +218,7 @@ ld_redis_add_stream(ld_stream_t **streams, size_t *n, const char *key,
     memcpy(grown[*n].key, key, len);
     strcpy(grown[*n].tenant, tenant);
     strcpy(grown[*n].cursor, "0");
+    grown[*n].acked = 1;    /* trimmed once: a daemon before may not have */
     (*n)++;
     return 1;
 }
