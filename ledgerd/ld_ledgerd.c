@@ -144,6 +144,10 @@ ld_read_secret(const char *path, char **out, fg_error_t *err)
 int
 ld_daemon_init(ld_daemon_t *d, ld_conf_t *conf, fg_error_t *err)
 {
+    const char  *kid, *base;
+    char         pem_kid[LD_NAME_MAX];
+    size_t       n;
+
     memset(d, 0, sizeof(*d));
     d->conf = conf;
     d->need_pending = 1;                /* what a crash left us first */
@@ -167,7 +171,20 @@ ld_daemon_init(ld_daemon_t *d, ld_conf_t *conf, fg_error_t *err)
     }
 
     if (conf->checkpoint_key != NULL) {
-        d->keys = fg_keyset_load_file(conf->checkpoint_key, NULL, err);
+        /* a PEM key's kid: --checkpoint-kid, or its file name less .pem,
+         * as foxgov keygen names it and the CLI reads it */
+        kid = conf->checkpoint_kid;
+        if (kid == NULL) {
+            base = strrchr(conf->checkpoint_key, '/');
+            base = base ? base + 1 : conf->checkpoint_key;
+            n = strlen(base);
+            if (n > 4 && strcmp(base + n - 4, ".pem") == 0) {
+                n -= 4;
+            }
+            snprintf(pem_kid, sizeof(pem_kid), "%.*s", (int) n, base);
+            kid = pem_kid;
+        }
+        d->keys = fg_keyset_load_file(conf->checkpoint_key, kid, err);
         if (d->keys == NULL) {
             return err->code;
         }
@@ -412,7 +429,8 @@ ld_check(ld_daemon_t *d, const ld_stream_t *s, const ld_entry_t *e,
     rec = fg_record_parse_hashed(d->jcs, d->h, (const unsigned char *) e->r,
                                  e->r_len, md, &err);
     if (rec == NULL) {
-        snprintf(detail, LD_DETAIL_SIZE, "r: %s", err.msg);
+        snprintf(detail, LD_DETAIL_SIZE, "r: %.*s", LD_DETAIL_SIZE - 4,
+                 err.msg);
         return FG_OK;
     }
 

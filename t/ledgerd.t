@@ -187,6 +187,47 @@ feed($redis, 'beta', @beta);
     is(scalar(dlq()), 0, 'nothing dead-lettered');
 }
 
+# ---------------------------------------------------------- checkpoints
+
+{
+    my ($rc, undef, $err) = run_foxgov('keygen', '--kid', 'ckpt', '--out',
+                                       $dir);
+    is($rc, 0, 'an Ed25519 checkpoint key') or diag($err);
+
+    feed($redis, 'acme', flows('acme', 100, salt => 'ckpt'));
+    my $d = daemon('ckpt', '--checkpoint-key', "$dir/ckpt.pem",
+                   '--checkpoint-every', '50', '--checkpoint-every', '1h',
+                   '--batch', '40');
+    is($d->run_once, 0, 'a run signing checkpoints');
+
+    my @cp = sort glob "$dir/ckpt/acme/checkpoints/*.checkpoint";
+    ok(@cp >= 4, scalar(@cp) . ' checkpoints, one at least every 50 '
+                 . 'entries');
+    like($cp[-1], qr{/0{17}300\.checkpoint$}, 'the last one at the head');
+    my $note = do { local (@ARGV, $/) = $cp[-1]; <> };
+    like($note, qr{^foxgov-ledger/acme\n300\n[A-Za-z0-9+/]{43}=\n\n\x{e2}\x{80}\x{94} ckpt [A-Za-z0-9+/=]+\n\z},
+         'a C2SP signed note: origin, size, hash, the key\'s signature');
+
+    my $ledger = "$dir/ckpt/acme/ledger.jsonl";
+    my @v = ('verify', $ledger, '--checkpoints', "$dir/ckpt/acme/checkpoints",
+             '--trusted-key', "$dir/ckpt.jwks.json");
+    my ($rc2, $out, $err2) = run_foxgov(@v);
+    is($rc2, 0, 'foxgov verify checks the ledger against them') or diag($err2);
+    like($out, qr/checkpoints verified \(latest seq 300\)/, 'all of them');
+
+    # the tail cut below the last checkpoint: refused
+    open my $fh, '<:raw', $ledger or die;
+    my @l = <$fh>;
+    close $fh;
+    open $fh, '>:raw', $ledger or die;
+    print $fh @l[0 .. 289];
+    close $fh;
+    my ($rc3, undef, $err3) = run_foxgov(@v);
+    is($rc3, 1, 'a ledger cut below its checkpoint is refused');
+    like($err3, qr/seq 290.*300|300.*290/, 'naming where it ends and the '
+                                           . 'checkpoint');
+}
+
 # ------------------------------------------------ one daemon a directory
 
 {
