@@ -335,6 +335,18 @@ my ($text_out, $json_out, $j);
          'describes the command');
 }
 
+# a recorded justification a terminal could take for a command: escaped
+{
+    my $d = record_data($decisions[2]);
+    $d->{justification} = "rule allow-slack: ALLOW\x{9b}2J\x{202e}";
+    my $l = write_ledger("$dir/odd.ledger", 'acme', $auth, canon_record($d));
+    my ($rc, $out, $err) = run_foxgov('replay', $l, '--bundle', $r2);
+    is($rc, 0, 'a record with C1 controls in its justification') or diag($err);
+    like($out, qr/^    before: rule allow-slack: ALLOW\\u009b2J\\u202e$/m,
+         'text: shown escaped');
+    unlike($out, qr/\x9b|\xe2\x80\xae/, 'none of their bytes printed');
+}
+
 # ------------------------------------------------------------ tampered
 
 {

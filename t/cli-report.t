@@ -179,6 +179,22 @@ my $vec_src = 'bundle:2025-06-02.1/prices.json';
               [['service-desk', 3], [undef, 3]], 'by another label');
 }
 
+# a label value a terminal could take for a command is shown escaped
+{
+    my $odd = model_call(labels => { ticket => "INC\x{9b}2J\x{202e}x" },
+        started_at => '2025-06-05T10:00:00Z');
+    my $l = write_ledger("$dir/odd.ledger", 'acme',
+                         @{ $flow{'openai-chat-completion'} }, $odd);
+    my ($rc, $out) = run_foxgov('report', 'cost', $l, '--by', 'label',
+                                '--label', 'ticket');
+    like($out, qr/^INC\\u009b2J\\u202ex\s+1\s/m,
+         'text: C1 controls and bidi overrides escaped');
+    unlike($out, qr/\x9b|\xe2\x80\xae/, 'none of their bytes printed');
+    my $r = report($l, '--by', 'label', '--label', 'ticket');
+    is($r->{groups}[1]{key}, "INC\x{9b}2J\x{202e}x",
+       'json: the value as recorded');
+}
+
 # --------------------------------------------------- by model, tenant
 
 {
