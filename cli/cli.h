@@ -58,6 +58,7 @@ long fg_cli_parse_duration(const char *s);
 
 int fg_cmd_canon(int argc, char **argv);
 int fg_cmd_verify(int argc, char **argv);
+int fg_cmd_checkpoint(int argc, char **argv);
 int fg_cmd_hash(int argc, char **argv);
 int fg_cmd_validate(int argc, char **argv);
 int fg_cmd_keygen(int argc, char **argv);

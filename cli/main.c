@@ -26,6 +26,8 @@ static const fg_cli_command_t  fg_commands[] = {
       "print the PolicyDecisionRecord a bundle gives for an input" },
     { "verify",   fg_cmd_verify,
       "check a tenant's ledger file: hashes, chain, seq, schemas, links" },
+    { "checkpoint", fg_cmd_checkpoint,
+      "verify a ledger and sign a checkpoint of its head (C2SP note)" },
     { "replay",   fg_cmd_replay,
       "re-decide a ledger's recorded decisions with a candidate bundle" },
     { "report",   fg_cmd_report,
