@@ -32,6 +32,8 @@ static const fg_cli_command_t  fg_commands[] = {
       "re-decide a ledger's recorded decisions with a candidate bundle" },
     { "report",   fg_cmd_report,
       "report cost: tokens and cost of a ledger's model calls per group" },
+    { "ledger",   fg_cmd_ledger,
+      "ledger init: create the PostgreSQL ledger's schema" },
     { NULL, NULL, NULL }
 };
 
