@@ -55,7 +55,11 @@
 "        RETURN;\n"                                                           \
 "    END IF;\n"                                                               \
 "\n"                                                                          \
-"    CREATE SCHEMA IF NOT EXISTS foxgov;\n"                                   \
+"    -- an administrator may have made it for the daemon's role, which\n"     \
+"    -- then needs no CREATE on the database\n"                               \
+"    IF pg_catalog.to_regnamespace('foxgov') IS NULL THEN\n"                  \
+"        CREATE SCHEMA foxgov;\n"                                             \
+"    END IF;\n"                                                               \
 "\n"                                                                          \
 "    CREATE TABLE foxgov.meta (\n"                                            \
 "        name   text PRIMARY KEY,\n"                                          \

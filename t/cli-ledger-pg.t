@@ -119,6 +119,17 @@ my @good = rows('acme', @records);
 
     ($rc, undef, $err) = run_foxgov('ledger', 'init', 'file:/tmp/x');
     is($rc, 2, 'init of what is not a postgresql:// URI: usage');
+
+    # the daemon's own role, in a schema an administrator made for it
+    $pg->psql("CREATE DATABASE fleet");
+    $pg->psql("CREATE ROLE ledgerd LOGIN;\n"
+              . "CREATE SCHEMA foxgov AUTHORIZATION ledgerd", db => 'fleet');
+    ($rc, undef, $err) = run_foxgov('ledger', 'init',
+        $pg->uri(user => 'ledgerd', db => 'fleet'));
+    is($rc, 0, 'init by a role owning only the schema foxgov') or diag($err);
+    is($pg->psql("SELECT string_agg(DISTINCT tableowner, ',') FROM "
+                 . "pg_tables WHERE schemaname = 'foxgov'", db => 'fleet'),
+       'ledgerd', 'which then owns the tables');
 }
 
 # ----------------------------------------------------------- verify
