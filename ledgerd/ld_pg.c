@@ -387,34 +387,37 @@ ld_pg_call(ld_pg_t *pg, const char *stmt, int n, const char *const *val,
 /* ----------------------------------------------------------- connecting */
 
 /*
- * The server must make a commit durable: fsync on (a server setting we
- * cannot change: refused), synchronous_commit not off (set on for this
- * session).
+ * What the server must be for this daemon: making a commit durable (fsync
+ * on, a server setting we cannot change: refused; synchronous_commit not
+ * off: set on for this session), and the ledger's rows all visible to our
+ * role (the tables' owner or BYPASSRLS: row-level security is for
+ * readers).
  */
 static int
-ld_pg_durable(ld_pg_t *pg, fg_error_t *err)
+ld_pg_server(ld_pg_t *pg, fg_error_t *err)
 {
     PGresult  *res;
     int        rc, sync_off;
 
     res = PQexec(pg->conn,
                  "SELECT pg_catalog.current_setting('fsync'),"
-                 " pg_catalog.current_setting('synchronous_commit')");
+                 " pg_catalog.current_setting('synchronous_commit'),"
+                 " pg_catalog.row_security_active('foxgov.ledger')");
 
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        rc = ld_pg_fail(pg, res, "reading fsync and synchronous_commit",
-                        err);
+        rc = ld_pg_fail(pg, res, "reading the server's settings", err);
         PQclear(res);
         return rc;
     }
 
-    if (PQntuples(res) != 1 || PQnfields(res) != 2
-        || PQgetisnull(res, 0, 0) || PQgetisnull(res, 0, 1))
+    if (PQntuples(res) != 1 || PQnfields(res) != 3
+        || PQgetisnull(res, 0, 0) || PQgetisnull(res, 0, 1)
+        || PQgetisnull(res, 0, 2))
     {
         PQclear(res);
         return fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET,
-                            "PostgreSQL: fsync and synchronous_commit "
-                            "could not be read");
+                            "PostgreSQL: the server's settings could not "
+                            "be read");
     }
 
     if (strcmp(PQgetvalue(res, 0, 0), "on") != 0) {
@@ -422,6 +425,14 @@ ld_pg_durable(ld_pg_t *pg, fg_error_t *err)
         return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
                             "PostgreSQL runs with fsync off: a commit would "
                             "not be durable (set fsync = on)");
+    }
+
+    if (strcmp(PQgetvalue(res, 0, 2), "f") != 0) {
+        PQclear(res);
+        return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
+                            "PostgreSQL: row-level security applies to this "
+                            "role on foxgov.ledger: connect as the tables' "
+                            "owner or a role with BYPASSRLS");
     }
 
     sync_off = strcmp(PQgetvalue(res, 0, 1), "off") == 0;
@@ -486,7 +497,7 @@ ld_pg_connect(ld_pg_t *pg, fg_error_t *err)
     }
     PQclear(res);
 
-    rc = ld_pg_durable(pg, err);
+    rc = ld_pg_server(pg, err);
     if (rc != FG_OK) {
         goto failed;
     }

@@ -284,6 +284,20 @@ feed($redis, 'beta', @beta);
     is($d->run_once, 1, 'no database to connect to: exit 1');
     like($d->log_text, qr/PostgreSQL: cannot connect/, 'saying why');
     unlike($d->log_text, qr/\Q$secret\E/, 'never logging the password');
+
+    # a role that row-level security applies to sees only some rows: it
+    # would chain on a head it cannot see
+    $pg->psql("CREATE ROLE reader LOGIN;\n"
+              . "GRANT USAGE ON SCHEMA foxgov TO reader;\n"
+              . "GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA foxgov "
+              . "TO reader");
+    my $rd = FoxGov::Test::Ledgerd->new(redis => $redis,
+        ledger => $pg->uri(user => 'reader'), log => "$dir/reader.log",
+        args => [ '--consumer', 'reader' ]);
+    is($rd->run_once, 1, 'a daemon as a role under row-level security: '
+                         . 'exit 1');
+    like($rd->log_text, qr/row-level security applies to this role/,
+         'saying why');
 }
 
 $r->quit;
