@@ -90,7 +90,7 @@ $(CLI): $(CLI_OBJS) $(LIB)
 
 $(LEDGERD): $(LEDGERD_OBJS) $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LEDGERD_OBJS) $(LIB) $(LIBS) -lhiredis -lpq -o $@
+	$(CC) $(CFLAGS) $(LEDGERD_OBJS) $(LIB) $(LIBS) -lhiredis -lpq -lpthread -o $@
 
 # The module is built by nginx's own build system against the installed
 # nginx-dev sources (see the script); it is rebuilt when its sources change.

@@ -183,3 +183,34 @@ fg_sink_to_buffer(fg_sink_t *sink, fg_buffer_t *b, unsigned char *stage,
     sink->flush = fg_sink_buffer_flush;
     sink->ctx = b;
 }
+
+
+static int
+fg_sink_same_flush(fg_sink_t *sink, const unsigned char *p, size_t n)
+{
+    fg_same_t  *s = sink->ctx;
+
+    if (n > s->len - s->at || memcmp(s->want + s->at, p, n) != 0) {
+        return FG_ERR_MISMATCH;
+    }
+
+    s->at += n;
+    return FG_OK;
+}
+
+
+void
+fg_sink_to_same(fg_sink_t *sink, fg_same_t *same, const unsigned char *want,
+    size_t len, unsigned char *stage, size_t stage_len)
+{
+    same->want = want;
+    same->len = len;
+    same->at = 0;
+
+    sink->buf = stage;
+    sink->len = 0;
+    sink->cap = stage_len;
+    sink->total = 0;
+    sink->flush = fg_sink_same_flush;
+    sink->ctx = same;
+}

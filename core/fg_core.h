@@ -129,4 +129,20 @@ int  fg_buffer_append(fg_buffer_t *b, const void *p, size_t n);
 void fg_sink_to_buffer(fg_sink_t *sink, fg_buffer_t *b,
     unsigned char *stage, size_t stage_len);
 
+/*
+ * A sink that checks that what is written is want[0..len) byte for byte:
+ * its flush returns FG_ERR_MISMATCH at the first difference, and same->at
+ * counts the bytes that matched (all of them when it equals len).  How
+ * a text is shown to be canonical: canonicalizing it gives it back.
+ */
+typedef struct {
+    const unsigned char  *want;
+    size_t                len;
+    size_t                at;
+} fg_same_t;
+
+void fg_sink_to_same(fg_sink_t *sink, fg_same_t *same,
+    const unsigned char *want, size_t len, unsigned char *stage,
+    size_t stage_len);
+
 #endif /* FG_CORE_H */

@@ -1444,3 +1444,55 @@ fg_jcs_node_json(const fg_jcs_t *jcs, uint32_t node, fg_error_t *err)
     }
     return v;
 }
+
+
+json_t *
+fg_jcs_tree_json(const fg_jcs_t *jcs, uint32_t node, fg_error_t *err)
+{
+    json_t            *v, *child;
+    uint32_t           k, i;
+    fg_jcs_kind_t      kind;
+    const fg_jnode_t  *n, *kn;
+
+    v = fg_jcs_node_json(jcs, node, err);
+    if (v == NULL) {
+        return NULL;
+    }
+
+    kind = fg_jcs_node_kind(jcs, node);
+    if (kind != FG_JCS_ARRAY && kind != FG_JCS_OBJECT) {
+        return v;
+    }
+    n = &jcs->nodes[node];
+
+    /* children follow in input order, as json_loadb() would insert them;
+     * depth is the reader's, which bounded it */
+    k = node + 1;
+    for (i = 0; i < n->len; i++) {
+        kn = NULL;
+        if (kind == FG_JCS_OBJECT) {
+            kn = &jcs->nodes[k++];
+        }
+
+        child = fg_jcs_tree_json(jcs, k, err);
+        if (child == NULL) {
+            json_decref(v);
+            return NULL;
+        }
+
+        if ((kn != NULL
+             ? json_object_setn_new_nocheck(v, (const char *)
+                                            fg_jcs_str(jcs, kn), kn->len,
+                                            child)
+             : json_array_append_new(v, child)) != 0)
+        {
+            json_decref(v);
+            fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
+            return NULL;
+        }
+
+        k = fg_jcs_node_next(jcs, k);
+    }
+
+    return v;
+}

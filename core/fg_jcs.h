@@ -101,6 +101,15 @@ uint32_t fg_jcs_node_element(const fg_jcs_t *jcs, uint32_t node,
 json_t *fg_jcs_node_json(const fg_jcs_t *jcs, uint32_t node, fg_error_t *err);
 
 /*
+ * The node and everything under it as a new jansson value, built from the
+ * tape without reading the text again: what json_loadb() gives for the
+ * same text (members in their input order, strings with NUL allowed,
+ * numbers as fg_jcs_node_json() reads them).  NULL with err set on error.
+ */
+json_t *fg_jcs_tree_json(const fg_jcs_t *jcs, uint32_t node,
+    fg_error_t *err);
+
+/*
  * Canonicalize a jansson value.  Integers are written as JSON numbers
  * (IEEE-754 doubles) are, so an integer beyond 2^53 is written as the
  * double nearest to it.  Returns FG_OK or an error (FG_ERR_LIMIT when

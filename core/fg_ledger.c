@@ -92,28 +92,6 @@ fg_ledger_line(uint64_t seq, const unsigned char chain[FG_SHA256_LEN],
 }
 
 
-/* A sink that checks the canonical bytes are the line's own. */
-typedef struct {
-    const unsigned char  *line;
-    size_t                len;
-    size_t                at;
-} fg_ledger_same_t;
-
-
-static int
-fg_ledger_same_flush(fg_sink_t *sink, const unsigned char *p, size_t n)
-{
-    fg_ledger_same_t  *s = sink->ctx;
-
-    if (n > s->len - s->at || memcmp(s->line + s->at, p, n) != 0) {
-        return FG_ERR_MISMATCH;
-    }
-
-    s->at += n;
-    return FG_OK;
-}
-
-
 /* The string member name of the root, 64 hex digits, into md. */
 static int
 fg_ledger_hex(const fg_jcs_t *jcs, const char *name, const unsigned char *line,
@@ -149,7 +127,7 @@ fg_ledger_read(fg_jcs_t *jcs, fg_sha256_t *h, const unsigned char *line,
     size_t             from, to;
     json_t            *v;
     fg_sink_t          sink;
-    fg_ledger_same_t   same;
+    fg_same_t          same;
     unsigned char      stage[FG_SINK_STAGE], md[FG_SHA256_LEN];
 
     if (len > FG_LEDGER_LINE_MAX) {
@@ -159,15 +137,7 @@ fg_ledger_read(fg_jcs_t *jcs, fg_sha256_t *h, const unsigned char *line,
     }
 
     /* canonical: canonicalizing it gives back its own bytes */
-    same.line = line;
-    same.len = len;
-    same.at = 0;
-    sink.buf = stage;
-    sink.len = 0;
-    sink.cap = sizeof(stage);
-    sink.total = 0;
-    sink.flush = fg_ledger_same_flush;
-    sink.ctx = &same;
+    fg_sink_to_same(&sink, &same, line, len, stage, sizeof(stage));
 
     rc = fg_jcs_canonicalize(jcs, line, len, &sink, err);
     if (rc == FG_ERR_MISMATCH || (rc == FG_OK && same.at != len)) {

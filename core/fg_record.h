@@ -140,6 +140,18 @@ json_t *fg_record_parse_hashed(fg_jcs_t *jcs, fg_sha256_t *h,
     fg_error_t *err);
 
 /*
+ * Read a record that must already be in canonical form (what the ledger
+ * stores, and the stream's r): canonicalizing text must give text back
+ * (FG_ERR_MISMATCH, err naming the byte, when it does not), it must be an
+ * object of at most FG_RECORD_MAX_BYTES, and md gets sha256(text), its
+ * envelope_hash.  FG_OK with *value the record, or the error.  Cheaper
+ * than fg_record_parse_hashed() and a hash of the raw bytes.
+ */
+int fg_record_parse_canonical(fg_jcs_t *jcs, const unsigned char *text,
+    size_t len, unsigned char md[FG_SHA256_LEN], json_t **value,
+    fg_error_t *err);
+
+/*
  * The strict reading behind fg_record_parse_hashed(), for any JSON text
  * of at most max bytes (fg_call_body() reads request bodies with it):
  * canonicalize text, hashing the canonical bytes into md when h is not

@@ -24,6 +24,7 @@
  */
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,8 +49,6 @@ enum {
     LD_DEFER
 };
 
-#define LD_IDS_SIZE     (FG_TRACE_ID_LEN + 1 + FG_UUID_LEN + 1)
-#define LD_DETAIL_SIZE  FG_ERRMSG_MAX
 
 
 static uint64_t
@@ -201,12 +200,20 @@ ld_daemon_init(ld_daemon_t *d, ld_conf_t *conf, fg_error_t *err)
         }
     }
 
+    /* jansson's hash seed, once, before two threads make objects */
+    json_object_seed(0);
+
     d->records = fg_records_new(err);
-    d->jcs = fg_jcs_new(0);
-    d->h = fg_sha256_new();
-    if (d->records == NULL || d->jcs == NULL || d->h == NULL) {
-        return fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET,
-                            "out of memory");
+    if (d->records == NULL) {
+        return err->code;
+    }
+    for (n = 0; n < 2; n++) {
+        d->workers[n].jcs = fg_jcs_new(0);
+        d->workers[n].h = fg_sha256_new();
+        if (d->workers[n].jcs == NULL || d->workers[n].h == NULL) {
+            return fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET,
+                                "out of memory");
+        }
     }
 
     d->backend = ld_backend_open(conf->ledger, err);
@@ -221,6 +228,8 @@ ld_daemon_init(ld_daemon_t *d, ld_conf_t *conf, fg_error_t *err)
 void
 ld_daemon_free(ld_daemon_t *d)
 {
+    size_t  i;
+
     ld_redis_close(&d->redis);
     if (d->backend != NULL) {
         d->backend->ops->close(d->backend);
@@ -235,14 +244,15 @@ ld_daemon_free(ld_daemon_t *d)
     free(d->tenants);
     fg_keyset_free(d->keys);
     fg_records_free(d->records);
-    fg_jcs_free(d->jcs);
-    fg_sha256_free(d->h);
+    for (i = 0; i < 2; i++) {
+        fg_jcs_free(d->workers[i].jcs);
+        fg_sha256_free(d->workers[i].h);
+    }
     fg_hashset_free(&d->batch_set);
     free(d->app);
-    free(d->app_ids);
     free(d->ack);
     free(d->dead);
-    free(d->dead_detail);
+    free(d->exam);
 }
 
 
@@ -250,19 +260,15 @@ ld_daemon_free(ld_daemon_t *d)
 static int
 ld_scratch(ld_daemon_t *d, size_t n)
 {
-    void  *a, *b, *c, *e, *f;
+    void  *a, *c, *e, *x;
 
-    if (n <= d->app_cap) {
+    if (n <= d->scratch_cap) {
         return FG_OK;
     }
 
     a = realloc(d->app, n * sizeof(ld_append_t));
     if (a != NULL) {
         d->app = a;
-    }
-    b = realloc(d->app_ids, n * LD_IDS_SIZE);
-    if (b != NULL) {
-        d->app_ids = b;
     }
     c = realloc(d->ack, n * sizeof(char *));
     if (c != NULL) {
@@ -272,17 +278,15 @@ ld_scratch(ld_daemon_t *d, size_t n)
     if (e != NULL) {
         d->dead = e;
     }
-    f = realloc(d->dead_detail, n * LD_DETAIL_SIZE);
-    if (f != NULL) {
-        d->dead_detail = f;
+    x = realloc(d->exam, n * sizeof(ld_exam_t));
+    if (x != NULL) {
+        d->exam = x;
     }
-    if (a == NULL || b == NULL || c == NULL || e == NULL || f == NULL) {
+    if (a == NULL || c == NULL || e == NULL || x == NULL) {
         return FG_ERR_NOMEM;
     }
 
-    d->app_cap = n;
-    d->ack_cap = n;
-    d->dead_cap = n;
+    d->scratch_cap = n;
     return FG_OK;
 }
 
@@ -386,143 +390,214 @@ ld_copy_string(const json_t *obj, const char *name, char *out, size_t size)
 
 
 /*
- * Check e for s's tenant: LD_APPEND with *a filled, or what else becomes
- * of it (LD_DEAD with *fault and detail; LD_DEFER).  FG_OK, or an error
- * when the backend cannot be asked (the batch is retried).
+ * Examine e for s's tenant with w's scratch, into *x: all that can be
+ * known of it alone -- LD_SKIP, LD_DEAD with the fault and its detail, or
+ * LD_APPEND with its hash, facts and ids, whose link and repetition
+ * ld_decide() checks against the batch and the ledger.  Entries are
+ * examined by two threads at once (ld_examine_all); this touches nothing
+ * but e, x and w, and the schemas, which are read-only.
  */
-static int
-ld_check(ld_daemon_t *d, const ld_stream_t *s, const ld_entry_t *e,
-    ld_append_t *a, char *ids, int *verdict, fg_ledger_fault_t *fault,
-    char *detail)
+static void
+ld_examine(ld_worker_t *w, const fg_records_t *records, const char *tenant,
+    const ld_entry_t *e, ld_exam_t *x)
 {
-    unsigned char       md[FG_SHA256_LEN], raw[FG_SHA256_LEN];
-    unsigned char       claimed[FG_SHA256_LEN];
-    fg_ledger_facts_t   facts;
-    fg_error_t          err;
-    json_t             *rec;
-    const char         *name;
-    int                 type, rc;
-    uint64_t            at;
+    unsigned char   claimed[FG_SHA256_LEN];
+    fg_error_t      err;
+    json_t         *rec;
+    const char     *name;
 
-    *verdict = LD_DEAD;
-    *fault = FG_LEDGER_MALFORMED;
+    x->verdict = LD_DEAD;
+    x->fault = FG_LEDGER_MALFORMED;
 
     if (e->deleted) {
-        *verdict = LD_SKIP;
-        return FG_OK;
+        x->verdict = LD_SKIP;
+        return;
     }
 
     if (e->t == NULL || e->h == NULL || e->r == NULL) {
-        snprintf(detail, LD_DETAIL_SIZE, "the entry lacks t, h or r");
-        return FG_OK;
+        snprintf(x->detail, LD_DETAIL_SIZE, "the entry lacks t, h or r");
+        return;
     }
     if (e->r_len > FG_RECORD_MAX_BYTES) {
-        snprintf(detail, LD_DETAIL_SIZE, "r of %zu bytes is longer than %d",
-                 e->r_len, FG_RECORD_MAX_BYTES);
-        return FG_OK;
+        snprintf(x->detail, LD_DETAIL_SIZE, "r of %zu bytes is longer than "
+                 "%d", e->r_len, FG_RECORD_MAX_BYTES);
+        return;
     }
     if (fg_unhex_sha256(e->h, e->h_len, claimed) != FG_OK) {
-        snprintf(detail, LD_DETAIL_SIZE, "h is not 64 lowercase hex digits");
-        return FG_OK;
-    }
-
-    rec = fg_record_parse_hashed(d->jcs, d->h, (const unsigned char *) e->r,
-                                 e->r_len, md, &err);
-    if (rec == NULL) {
-        snprintf(detail, LD_DETAIL_SIZE, "r: %.*s", LD_DETAIL_SIZE - 4,
-                 err.msg);
-        return FG_OK;
-    }
-
-    /* INV-INT-005: the hash is recomputed, never taken from h */
-    if (memcmp(md, claimed, FG_SHA256_LEN) != 0) {
-        *fault = FG_LEDGER_HASH_MISMATCH;
-        snprintf(detail, LD_DETAIL_SIZE, "h is not sha256(JCS(r))");
-        goto dead;
+        snprintf(x->detail, LD_DETAIL_SIZE, "h is not 64 lowercase hex "
+                 "digits");
+        return;
     }
 
     /* the ledger keeps r's bytes: they must be the canonical ones */
-    if (fg_sha256(e->r, e->r_len, raw) != FG_OK
-        || memcmp(raw, md, FG_SHA256_LEN) != 0)
+    if (fg_record_parse_canonical(w->jcs, (const unsigned char *) e->r,
+                                  e->r_len, x->md, &rec, &err) != FG_OK)
     {
-        snprintf(detail, LD_DETAIL_SIZE, "r is not in canonical form");
-        goto dead;
+        snprintf(x->detail, LD_DETAIL_SIZE, "r: %.*s", LD_DETAIL_SIZE - 4,
+                 err.msg);
+        return;
     }
 
-    *fault = fg_ledger_check(d->records, rec, s->tenant, &facts, &err);
-    if (*fault != FG_LEDGER_OK) {
-        snprintf(detail, LD_DETAIL_SIZE, "%s", err.msg);
-        goto dead;
+    /* INV-INT-005: the hash is recomputed, never taken from h */
+    if (memcmp(x->md, claimed, FG_SHA256_LEN) != 0) {
+        x->fault = FG_LEDGER_HASH_MISMATCH;
+        snprintf(x->detail, LD_DETAIL_SIZE, "h is not sha256(JCS(r))");
+        goto done;
     }
 
-    name = fg_record_type_name(facts.type);
+    x->fault = fg_ledger_check(records, rec, tenant, &x->facts, &err);
+    if (x->fault != FG_LEDGER_OK) {
+        snprintf(x->detail, LD_DETAIL_SIZE, "%s", err.msg);
+        goto done;
+    }
+
+    name = fg_record_type_name(x->facts.type);
     if (e->t_len != strlen(name) || memcmp(e->t, name, e->t_len) != 0) {
-        *fault = FG_LEDGER_TYPE_MISMATCH;
-        snprintf(detail, LD_DETAIL_SIZE, "t is not the record_type %s",
+        x->fault = FG_LEDGER_TYPE_MISMATCH;
+        snprintf(x->detail, LD_DETAIL_SIZE, "t is not the record_type %s",
                  name);
-        goto dead;
+        goto done;
     }
 
-    if (fg_hashset_get(&d->batch_set, md) >= 0) {
-        json_decref(rec);
-        *verdict = LD_DUPLICATE;
+    ld_copy_string(json_object_get(rec, "trace"), "trace_id", x->ids,
+                   FG_TRACE_ID_LEN + 1);
+    ld_copy_string(rec, "execution_id", x->ids + FG_TRACE_ID_LEN + 1,
+                   FG_UUID_LEN + 1);
+    x->verdict = LD_APPEND;
+
+done:
+
+    json_decref(rec);
+}
+
+
+typedef struct {
+    ld_worker_t          *w;
+    const fg_records_t   *records;
+    const char           *tenant;
+    const ld_entry_t     *e;
+    ld_exam_t            *x;
+    size_t                from, to;
+} ld_share_t;
+
+
+static void *
+ld_examine_share(void *data)
+{
+    ld_share_t  *sh = data;
+    size_t       i;
+
+    for (i = sh->from; i < sh->to; i++) {
+        ld_examine(sh->w, sh->records, sh->tenant, &sh->e[i], &sh->x[i]);
+    }
+    return NULL;
+}
+
+
+/*
+ * Examine e[0..n) into x[0..n): the second half on a thread of its own
+ * while this one does the first (the checks are CPU-bound: parsing,
+ * hashing, schema validation), or all here for a small batch or when no
+ * thread can be made.
+ */
+static void
+ld_examine_all(ld_daemon_t *d, const ld_stream_t *s, const ld_entry_t *e,
+    ld_exam_t *x, size_t n)
+{
+    pthread_t    tid;
+    ld_share_t   mine, theirs;
+    int          threaded;
+
+    mine.w = &d->workers[0];
+    mine.records = d->records;
+    mine.tenant = s->tenant;
+    mine.e = e;
+    mine.x = x;
+    mine.from = 0;
+    mine.to = n;
+
+    threaded = 0;
+    if (n >= 64) {
+        theirs = mine;
+        theirs.w = &d->workers[1];
+        theirs.from = n / 2;
+        mine.to = n / 2;
+        threaded = pthread_create(&tid, NULL, ld_examine_share, &theirs)
+                   == 0;
+        if (!threaded) {
+            mine.to = n;
+        }
+    }
+
+    (void) ld_examine_share(&mine);
+
+    if (threaded) {
+        (void) pthread_join(tid, NULL);
+    }
+}
+
+
+/*
+ * What becomes of an examined entry in its batch: a duplicate of one
+ * before it in the batch, deferred or dead when its parent is neither
+ * earlier in the batch nor in the ledger, else appended (*a filled).
+ * FG_OK, or an error when the ledger cannot be asked (the batch is
+ * retried).
+ */
+static int
+ld_decide(ld_daemon_t *d, const ld_stream_t *s, const ld_entry_t *e,
+    ld_exam_t *x, ld_append_t *a)
+{
+    fg_error_t  err;
+    int         type, rc;
+
+    if (x->verdict != LD_APPEND) {
         return FG_OK;
     }
 
-    if (facts.has_link) {
-        type = fg_hashset_get(&d->batch_set, facts.link);
+    if (fg_hashset_get(&d->batch_set, x->md) >= 0) {
+        x->verdict = LD_DUPLICATE;
+        return FG_OK;
+    }
+
+    if (x->facts.has_link) {
+        type = fg_hashset_get(&d->batch_set, x->facts.link);
         if (type < 0) {
-            rc = d->backend->ops->lookup(d->backend, s->tenant, facts.link,
-                                         &type, &err);
+            rc = d->backend->ops->lookup(d->backend, s->tenant,
+                                         x->facts.link, &type, &err);
             if (rc != FG_OK) {
-                json_decref(rec);
                 ld_log(LD_LOG_ERR, "ledger of %s cannot be asked: %s",
                        s->tenant, err.msg);
                 return rc;
             }
         }
 
-        if (fg_ledger_link_ok(&facts, type, &err) != FG_LEDGER_OK) {
-            at = ld_entry_ms(e);
-            if (at + (uint64_t) d->conf->orphan_grace_ms
+        if (fg_ledger_link_ok(&x->facts, type, &err) != FG_LEDGER_OK) {
+            if (ld_entry_ms(e) + (uint64_t) d->conf->orphan_grace_ms
                 > ld_now_ms(CLOCK_REALTIME))
             {
-                json_decref(rec);
-                *verdict = LD_DEFER;
+                x->verdict = LD_DEFER;
                 return FG_OK;
             }
-            *fault = FG_LEDGER_ORPHAN;
-            snprintf(detail, LD_DETAIL_SIZE, "%s", err.msg);
-            goto dead;
+            x->verdict = LD_DEAD;
+            x->fault = FG_LEDGER_ORPHAN;
+            snprintf(x->detail, LD_DETAIL_SIZE, "%s", err.msg);
+            return FG_OK;
         }
     }
 
     memset(a, 0, sizeof(*a));
-    a->type = facts.type;
-    memcpy(a->envelope_hash, md, FG_SHA256_LEN);
+    a->type = x->facts.type;
+    memcpy(a->envelope_hash, x->md, FG_SHA256_LEN);
     a->record = (const unsigned char *) e->r;
     a->record_len = e->r_len;
+    a->trace_id = x->ids;
+    a->execution_id = x->ids + FG_TRACE_ID_LEN + 1;
 
-    ld_copy_string(json_object_get(rec, "trace"), "trace_id", ids,
-                   FG_TRACE_ID_LEN + 1);
-    ld_copy_string(rec, "execution_id", ids + FG_TRACE_ID_LEN + 1,
-                   FG_UUID_LEN + 1);
-    a->trace_id = ids;
-    a->execution_id = ids + FG_TRACE_ID_LEN + 1;
-
-    json_decref(rec);
-
-    if (fg_hashset_put(&d->batch_set, md, (int) facts.type) != FG_OK) {
+    if (fg_hashset_put(&d->batch_set, x->md, (int) x->facts.type) != FG_OK) {
         return FG_ERR_NOMEM;
     }
 
-    *verdict = LD_APPEND;
-    return FG_OK;
-
-dead:
-
-    json_decref(rec);
-    *verdict = LD_DEAD;
     return FG_OK;
 }
 
@@ -538,10 +613,10 @@ static int
 ld_process(ld_daemon_t *d, ld_stream_t *s, ld_entry_t *e, size_t n)
 {
     fg_error_t          err;
-    fg_ledger_fault_t   fault;
+    ld_exam_t          *x;
     ld_tenant_t        *t;
     size_t              i, napp, nack, ndead, ndefer, dups;
-    int                 verdict, rc;
+    int                 rc;
     const ld_entry_t  **from;
 
     if (ld_scratch(d, n) != FG_OK) {
@@ -557,16 +632,17 @@ ld_process(ld_daemon_t *d, ld_stream_t *s, ld_entry_t *e, size_t n)
     fg_hashset_clear(&d->batch_set);
     napp = nack = ndead = ndefer = 0;
 
+    ld_examine_all(d, s, e, d->exam, n);
+
     for (i = 0; i < n; i++) {
-        rc = ld_check(d, s, &e[i], &d->app[napp],
-                      d->app_ids + napp * LD_IDS_SIZE, &verdict, &fault,
-                      d->dead_detail + ndead * LD_DETAIL_SIZE);
+        x = &d->exam[i];
+        rc = ld_decide(d, s, &e[i], x, &d->app[napp]);
         if (rc != FG_OK) {
             free(from);
             return rc;
         }
 
-        switch (verdict) {
+        switch (x->verdict) {
         case LD_APPEND:
             from[napp++] = &e[i];
             break;
@@ -579,8 +655,8 @@ ld_process(ld_daemon_t *d, ld_stream_t *s, ld_entry_t *e, size_t n)
             break;
         default:
             d->dead[ndead].e = &e[i];
-            d->dead[ndead].reason = fg_ledger_fault_name(fault);
-            d->dead[ndead].detail = d->dead_detail + ndead * LD_DETAIL_SIZE;
+            d->dead[ndead].reason = fg_ledger_fault_name(x->fault);
+            d->dead[ndead].detail = x->detail;
             ndead++;
             break;
         }

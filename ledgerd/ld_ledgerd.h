@@ -16,6 +16,7 @@
 #include "fg_core.h"
 #include "fg_hashset.h"
 #include "fg_jose.h"
+#include "fg_ledger.h"
 #include "fg_record.h"
 #include "ld_backend.h"
 #include "ld_redis.h"
@@ -50,6 +51,25 @@ typedef struct {
     uint64_t       checkpoint_at_ms;
 } ld_tenant_t;
 
+#define LD_IDS_SIZE     (FG_TRACE_ID_LEN + 1 + FG_UUID_LEN + 1)
+#define LD_DETAIL_SIZE  FG_ERRMSG_MAX
+
+/* What examining one entry of a batch found (ld_ledgerd.c). */
+typedef struct {
+    int                    verdict;
+    fg_ledger_fault_t      fault;
+    fg_ledger_facts_t      facts;
+    unsigned char          md[FG_SHA256_LEN];
+    char                   ids[LD_IDS_SIZE];    /* trace id, execution id */
+    char                   detail[LD_DETAIL_SIZE];
+} ld_exam_t;
+
+/* A thread's scratch for examining entries. */
+typedef struct {
+    fg_jcs_t               *jcs;
+    fg_sha256_t            *h;
+} ld_worker_t;
+
 typedef struct {
     ld_conf_t              *conf;
     ld_redis_t              redis;
@@ -70,18 +90,14 @@ typedef struct {
     const fg_jwk_t         *key;
 
     /* scratch, reused by every batch */
-    fg_records_t           *records;
-    fg_jcs_t               *jcs;
-    fg_sha256_t            *h;
+    fg_records_t           *records;        /* read-only: shared */
+    ld_worker_t             workers[2];
     fg_hashset_t            batch_set;
+    ld_exam_t              *exam;
     ld_append_t            *app;
-    size_t                  app_cap;
-    char                   *app_ids;        /* trace and execution ids */
     const char            **ack;
-    size_t                  ack_cap;
     ld_dead_t              *dead;
-    char                   *dead_detail;
-    size_t                  dead_cap;
+    size_t                  scratch_cap;
 
     /* counts, for the log */
     uint64_t                appended;
