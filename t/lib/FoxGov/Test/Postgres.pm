@@ -10,7 +10,7 @@ package FoxGov::Test::Postgres;
 #     my $pg = FoxGov::Test::Postgres->new;   # plan skip_all without it
 #     plan tests => ...;
 #     $pg->start;
-#     my $uri = $pg->uri;                     # postgresql://foxgov@127.0.0.1:P/foxgov
+#     my $uri = $pg->uri;         # postgresql://foxgov@127.0.0.1:PORT/foxgov
 #     my $out = $pg->psql('SELECT 1');        # dies when psql fails
 #     my ($rc, $out, $err) = $pg->psql_run($sql, user => 'auditor');
 #     $pg->stop;
@@ -96,15 +96,17 @@ sub log {
     return scalar <$f>;
 }
 
-# The command prefix that runs a server binary unprivileged: as nobody
-# when we are root, as ourselves otherwise.
-sub _as_server {
-    my ($self) = @_;
-    return () if $> != 0;
+# In a child about to exec a server binary: become nobody when we are
+# root (PostgreSQL refuses root), so the binary itself is what the test
+# signals and waits for.  Exits the child when that fails.
+sub _drop_root {
+    return if $> != 0;
     my ($uid, $gid) = (getpwnam('nobody'))[2, 3];
-    die "no user nobody to run PostgreSQL as" unless defined $uid;
-    return ('setpriv', "--reuid=$uid", "--regid=$gid", '--clear-groups',
-            '--');
+    POSIX::_exit(125) unless defined $uid;
+    $) = "$gid $gid";
+    POSIX::setgid($gid) or POSIX::_exit(125);
+    POSIX::setuid($uid) or POSIX::_exit(125);
+    POSIX::_exit(125) if $> != $uid || $< != $uid || $( != $gid;
 }
 
 sub _chown_tree {
@@ -114,9 +116,10 @@ sub _chown_tree {
     chown $uid, $gid, $self->{dir} or die "chown $self->{dir}: $!";
 }
 
-# Run a command, stdin from $in, with a timeout: (rc, stdout, stderr).
+# Run a command (as the server's user when $server), stdin from $in, with
+# a timeout: (rc, stdout, stderr).
 sub _run {
-    my ($self, $in, $timeout, @cmd) = @_;
+    my ($self, $in, $timeout, $server, @cmd) = @_;
     my $n = ++$self->{runs};
     my ($pi, $po, $pe) = map { "$self->{dir}/run-$$-$n.$_" } qw(in out err);
 
@@ -133,6 +136,7 @@ sub _run {
         open STDIN, '<', $pi or POSIX::_exit(126);
         open STDOUT, '>', $po or POSIX::_exit(126);
         open STDERR, '>', $pe or POSIX::_exit(126);
+        _drop_root() if $server;
         exec { $cmd[0] } @cmd or POSIX::_exit(127);
     }
 
@@ -171,7 +175,7 @@ sub start {
         # --no-sync for initdb only: the files it writes are fsynced by
         # nothing, which a test's throwaway cluster can afford; the server
         # itself runs with fsync on
-        my ($rc, $out, $err) = $self->_run('', 120, $self->_as_server,
+        my ($rc, $out, $err) = $self->_run('', 120, 1,
             $self->bin('initdb'), '-D', $data, '-U', $self->{user},
             '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync',
             '--no-instructions');
@@ -182,7 +186,7 @@ sub start {
     my $sock = length("$self->{dir}/.s.PGSQL.$self->{port}") < 100
              ? $self->{dir} : '';
 
-    my @server = ($self->_as_server, $self->bin('postgres'), '-D', $data,
+    my @server = ($self->bin('postgres'), '-D', $data,
         '-p', $self->{port},
         '-c', 'listen_addresses=127.0.0.1',
         '-c', "unix_socket_directories=$sock",
@@ -200,13 +204,14 @@ sub start {
         open STDIN, '<', '/dev/null';
         open STDOUT, '>>', "$self->{dir}/postgres.log";
         open STDERR, '>&', \*STDOUT;
+        _drop_root();
         exec { $server[0] } @server or POSIX::_exit(127);
     }
     $self->{pid} = $pid;
 
     my $deadline = time() + 30;
     while (1) {
-        my ($rc) = $self->_run('', 5, $self->bin('pg_isready'), '-q',
+        my ($rc) = $self->_run('', 5, 0, $self->bin('pg_isready'), '-q',
             '-h', '127.0.0.1', '-p', $self->{port}, '-U', $self->{user},
             '-d', 'postgres', '-t', '1');
         last if $rc == 0;
@@ -239,7 +244,7 @@ sub start {
 # psqlrc): (rc, stdout, stderr).
 sub psql_run {
     my ($self, $sql, %o) = @_;
-    return $self->_run($sql, $o{timeout} // 60, $self->bin('psql'),
+    return $self->_run($sql, $o{timeout} // 60, 0, $self->bin('psql'),
         '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1',
         '-h', '127.0.0.1', '-p', $self->{port},
         '-U', $o{user} // $self->{user}, '-d', $o{db} // $self->{db},
