@@ -151,11 +151,23 @@ fg_cli_ledger_file_close(void *ctx)
 }
 
 
+/* The record of the line just read, from the tape fg_ledger_read left. */
+static json_t *
+fg_cli_ledger_file_record(void *ctx, fg_error_t *err)
+{
+    fg_cli_ledger_file_t  *fl = ctx;
+
+    return fg_jcs_tree_json(fl->jcs,
+                            fg_jcs_node_member(fl->jcs, 0, "record", 6), err);
+}
+
+
 static const fg_cli_ledger_source_t  fg_cli_ledger_file_source = {
     fg_cli_ledger_file_next,
     NULL,                       /* checkpoints are files: --checkpoints */
     fg_cli_ledger_file_close,
-    1                           /* fg_ledger_read checked hash and form */
+    1,                          /* fg_ledger_read checked hash and form */
+    fg_cli_ledger_file_record
 };
 
 
@@ -408,7 +420,9 @@ fg_cli_ledger_record(fg_cli_ledger_t *l, const fg_ledger_entry_t *row,
     unsigned char  md[FG_SHA256_LEN];
 
     if (l->src.record_checked) {
-        *rec = fg_record_parse(l->jcs, row->record, row->record_len, err);
+        *rec = l->src.record != NULL
+               ? l->src.record(l->ctx, err)
+               : fg_record_parse(l->jcs, row->record, row->record_len, err);
         return *rec != NULL ? FG_OK : FG_ERR_INVALID;
     }
 

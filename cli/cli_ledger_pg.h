@@ -46,6 +46,14 @@ typedef struct {
      * a table).
      */
     int     record_checked;
+
+    /*
+     * May be NULL.  The record of the row next() just returned, as a new
+     * jansson value built from what next() already read (a file line's
+     * canonicalizer tape), so the reader does not read the record's bytes
+     * a second time; NULL with err set on error.
+     */
+    json_t *(*record)(void *ctx, fg_error_t *err);
 } fg_cli_ledger_source_t;
 
 /*
