@@ -605,6 +605,29 @@ ld_decide(ld_daemon_t *d, const ld_stream_t *s, const ld_entry_t *e,
 /* ------------------------------------------------------------- batch */
 
 /*
+ * Take the reply of the read sent ahead (if one was) into d->next, before
+ * any other command goes to Redis.  On error the entries it delivered are
+ * this consumer's pending ones, read again.
+ */
+static void
+ld_collect(ld_daemon_t *d)
+{
+    fg_error_t  err;
+
+    if (!d->redis.prefetching) {
+        return;
+    }
+
+    if (ld_redis_read_recv(&d->redis, d->streams, d->nstreams, &d->next,
+                           &err) != FG_OK)
+    {
+        ld_log(LD_LOG_ERR, "%s (read again as pending)", err.msg);
+        d->need_pending = 1;
+    }
+}
+
+
+/*
  * Everything one stream's entries e[0..n) come to.  FG_OK when each was
  * appended, dead-lettered, deferred or skipped and acknowledged as such;
  * an error when nothing of them may be acknowledged (retried).
@@ -693,6 +716,8 @@ ld_process(ld_daemon_t *d, ld_stream_t *s, ld_entry_t *e, size_t n)
     }
     free(from);
 
+    ld_collect(d);
+
     if (ld_redis_ack(&d->redis, s, d->ack, nack, &err) != FG_OK) {
         ld_log(LD_LOG_ERR, "%s (the entries are read again; the ledger "
                "dedupes)", err.msg);
@@ -728,16 +753,33 @@ ld_process(ld_daemon_t *d, ld_stream_t *s, ld_entry_t *e, size_t n)
 }
 
 
+/* 1 when a stream gave as many entries as a read asks for. */
+static int
+ld_batch_full(const ld_daemon_t *d, const ld_batch_t *b)
+{
+    size_t  i;
+
+    for (i = 0; i < b->nstreams; i++) {
+        if (b->s[i].n >= d->conf->batch) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+
 /* Process a batch; for a pending one, move each stream's cursor on. */
 static int
 ld_batch(ld_daemon_t *d, ld_batch_t *b, int pending)
 {
-    size_t  i;
-    int     rc, failed;
+    size_t        i;
+    int           rc, failed;
+    ld_stream_t  *s;
 
     failed = 0;
     for (i = 0; i < b->nstreams; i++) {
-        rc = ld_process(d, b->s[i].stream, b->s[i].e, b->s[i].n);
+        s = &d->streams[b->s[i].stream];
+        rc = ld_process(d, s, b->s[i].e, b->s[i].n);
         if (rc != FG_OK) {
             failed = 1;
             if (d->redis.c == NULL) {
@@ -746,13 +788,18 @@ ld_batch(ld_daemon_t *d, ld_batch_t *b, int pending)
             continue;
         }
         if (pending) {
-            snprintf(b->s[i].stream->cursor, LD_ID_MAX, "%s",
+            snprintf(s->cursor, LD_ID_MAX, "%s",
                      b->s[i].e[b->s[i].n - 1].id);
         }
     }
 
+    ld_collect(d);
+
     if (failed) {
+        /* what it delivered is pending: the pending pass reads it */
         d->need_pending = 1;
+        ld_redis_batch_free(d->next);
+        d->next = NULL;
     }
     return failed ? FG_ERR_IO : FG_OK;
 }
@@ -947,10 +994,16 @@ ld_daemon_run(ld_daemon_t *d)
             d->pending_ms = ld_now_ms(CLOCK_MONOTONIC) + 500;
         }
 
-        rc = ld_redis_read(&d->redis, d->streams, d->nstreams, 0,
-                           d->conf->batch,
-                           d->conf->once ? 0 : (int) d->conf->block_ms, &b,
-                           &err);
+        if (d->next != NULL) {
+            b = d->next;
+            d->next = NULL;
+            rc = FG_OK;
+        } else {
+            rc = ld_redis_read(&d->redis, d->streams, d->nstreams, 0,
+                               d->conf->batch,
+                               d->conf->once ? 0 : (int) d->conf->block_ms,
+                               &b, &err);
+        }
         if (rc != FG_OK) {
             ld_log(LD_LOG_ERR, "%s", err.msg);
             if (d->conf->once && ++errors > 20) {
@@ -960,6 +1013,14 @@ ld_daemon_run(ld_daemon_t *d)
         }
 
         if (b != NULL) {
+            /* a full batch: more is likely waiting; Redis prepares it
+             * while this one is checked and appended */
+            if (ld_batch_full(d, b)
+                && ld_redis_read_send(&d->redis, d->streams, d->nstreams,
+                                      d->conf->batch, &err) != FG_OK)
+            {
+                ld_log(LD_LOG_ERR, "%s", err.msg);
+            }
             if (ld_batch(d, b, 0) != FG_OK) {
                 if (d->conf->once && ++errors > 20) {
                     ld_redis_batch_free(b);
@@ -983,6 +1044,11 @@ ld_daemon_run(ld_daemon_t *d)
             ld_sleep_ms(100);           /* orphans: their grace runs out */
         }
     }
+
+    /* read ahead and not processed: pending, read again at the next start */
+    ld_collect(d);
+    ld_redis_batch_free(d->next);
+    d->next = NULL;
 
     /* what is appended is checkpointed before we go */
     ld_checkpoints(d, 1);

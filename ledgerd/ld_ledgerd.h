@@ -82,6 +82,7 @@ typedef struct {
     uint64_t                pending_ms;     /* when to read pending again */
     int                     need_pending;   /* our own PEL may hold work */
     size_t                  deferred;       /* orphans left pending */
+    ld_batch_t             *next;           /* read ahead, not processed */
 
     ld_tenant_t            *tenants;
     size_t                  ntenants;

@@ -18,6 +18,10 @@
 #define LD_MIN(a, b)  ((a) < (b) ? (a) : (b))
 
 
+static int ld_redis_append(ld_redis_t *r, int argc, const char **argv,
+    const size_t *lens, fg_error_t *err);
+
+
 /* ------------------------------------------------------------ helpers */
 
 static int
@@ -44,6 +48,13 @@ ld_redis_argv(ld_redis_t *r, int argc, const char **argv,
     if (r->c == NULL) {
         fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET, "redis %s: not "
                      "connected", what);
+        return NULL;
+    }
+
+    if (r->prefetching) {
+        /* its reply would be the read's: a defect of the caller */
+        fg_error_set(err, FG_ERR_INTERNAL, FG_NO_OFFSET, "redis %s: the "
+                     "reply of a read sent ahead is not taken yet", what);
         return NULL;
     }
 
@@ -140,6 +151,7 @@ ld_redis_close(ld_redis_t *r)
         redisFree(r->c);
         r->c = NULL;
     }
+    r->prefetching = 0;
 }
 
 
@@ -359,53 +371,53 @@ ld_redis_entry(redisReply *x, ld_entry_t *e)
 }
 
 
-int
-ld_redis_read(ld_redis_t *r, ld_stream_t *streams, size_t n, int pending,
-    size_t count, int block_ms, ld_batch_t **batch, fg_error_t *err)
+/* The XREADGROUP command of a read (argv malloc'd; free it). */
+static const char **
+ld_redis_read_argv(ld_redis_t *r, ld_stream_t *streams, size_t n,
+    int pending, char *cnt, int block_ms, char *blk, size_t *argc)
 {
-    const char   **argv;
-    redisReply    *reply, *sr, *entries;
-    ld_batch_t    *b;
-    char           cnt[24], blk[24];
-    size_t         i, j, k, argc, len;
-
-    *batch = NULL;
-    if (n == 0) {
-        return FG_OK;
-    }
+    const char  **argv;
+    size_t        i, k;
 
     argv = malloc((8 + 2 * n) * sizeof(char *));
     if (argv == NULL) {
-        return fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
+        return NULL;
     }
 
-    snprintf(cnt, sizeof(cnt), "%zu", count);
-    snprintf(blk, sizeof(blk), "%d", block_ms);
-
-    argc = 0;
-    argv[argc++] = "XREADGROUP";
-    argv[argc++] = "GROUP";
-    argv[argc++] = r->group;
-    argv[argc++] = r->consumer;
-    argv[argc++] = "COUNT";
-    argv[argc++] = cnt;
+    k = 0;
+    argv[k++] = "XREADGROUP";
+    argv[k++] = "GROUP";
+    argv[k++] = r->group;
+    argv[k++] = r->consumer;
+    argv[k++] = "COUNT";
+    argv[k++] = cnt;
     if (!pending && block_ms > 0) {
-        argv[argc++] = "BLOCK";
-        argv[argc++] = blk;
+        argv[k++] = "BLOCK";
+        argv[k++] = blk;
     }
-    argv[argc++] = "STREAMS";
+    argv[k++] = "STREAMS";
     for (i = 0; i < n; i++) {
-        argv[argc++] = streams[i].key;
+        argv[k++] = streams[i].key;
     }
     for (i = 0; i < n; i++) {
-        argv[argc++] = pending ? streams[i].cursor : ">";
+        argv[k++] = pending ? streams[i].cursor : ">";
     }
 
-    reply = ld_redis_argv(r, (int) argc, argv, NULL, "XREADGROUP", err);
-    free(argv);
-    if (reply == NULL) {
-        return FG_ERR_IO;
-    }
+    *argc = k;
+    return argv;
+}
+
+
+/* An XREADGROUP reply into *batch (NULL: nothing read); frees reply. */
+static int
+ld_redis_parse(redisReply *reply, ld_stream_t *streams, size_t n,
+    ld_batch_t **batch, fg_error_t *err)
+{
+    redisReply    *sr, *entries;
+    ld_batch_t    *b;
+    size_t         i, j, k, len;
+
+    *batch = NULL;
 
     if (ld_redis_ok(reply, "XREADGROUP", err) != FG_OK) {
         freeReplyObject(reply);
@@ -418,7 +430,9 @@ ld_redis_read(ld_redis_t *r, ld_stream_t *streams, size_t n, int pending,
     }
 
     if (reply->type != REDIS_REPLY_ARRAY) {
-        goto unexpected;
+        freeReplyObject(reply);
+        return fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET,
+                            "redis XREADGROUP: an unexpected reply");
     }
 
     b = calloc(1, sizeof(ld_batch_t) + reply->elements * sizeof(b->s[0]));
@@ -453,7 +467,7 @@ ld_redis_read(ld_redis_t *r, ld_stream_t *streams, size_t n, int pending,
             continue;
         }
 
-        b->s[b->nstreams].stream = &streams[k];
+        b->s[b->nstreams].stream = k;
         b->s[b->nstreams].e = calloc(entries->elements, sizeof(ld_entry_t));
         if (b->s[b->nstreams].e == NULL) {
             ld_redis_batch_free(b);
@@ -483,12 +497,89 @@ ld_redis_read(ld_redis_t *r, ld_stream_t *streams, size_t n, int pending,
 
     *batch = b;
     return FG_OK;
+}
 
-unexpected:
 
-    freeReplyObject(reply);
-    return fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET,
-                        "redis XREADGROUP: an unexpected reply");
+int
+ld_redis_read(ld_redis_t *r, ld_stream_t *streams, size_t n, int pending,
+    size_t count, int block_ms, ld_batch_t **batch, fg_error_t *err)
+{
+    const char   **argv;
+    redisReply    *reply;
+    char           cnt[24], blk[24];
+    size_t         argc;
+
+    *batch = NULL;
+    if (n == 0) {
+        return FG_OK;
+    }
+
+    snprintf(cnt, sizeof(cnt), "%zu", count);
+    snprintf(blk, sizeof(blk), "%d", block_ms);
+
+    argv = ld_redis_read_argv(r, streams, n, pending, cnt, block_ms, blk,
+                              &argc);
+    if (argv == NULL) {
+        return fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
+    }
+
+    reply = ld_redis_argv(r, (int) argc, argv, NULL, "XREADGROUP", err);
+    free(argv);
+    if (reply == NULL) {
+        return FG_ERR_IO;
+    }
+
+    return ld_redis_parse(reply, streams, n, batch, err);
+}
+
+
+int
+ld_redis_read_send(ld_redis_t *r, ld_stream_t *streams, size_t n,
+    size_t count, fg_error_t *err)
+{
+    const char   **argv;
+    char           cnt[24];
+    size_t         argc;
+    int            rc;
+
+    if (r->c == NULL || r->prefetching || n == 0) {
+        return FG_OK;
+    }
+
+    snprintf(cnt, sizeof(cnt), "%zu", count);
+    argv = ld_redis_read_argv(r, streams, n, 0, cnt, 0, NULL, &argc);
+    if (argv == NULL) {
+        return fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
+    }
+
+    rc = ld_redis_append(r, (int) argc, argv, NULL, err);
+    free(argv);
+    if (rc == FG_OK) {
+        r->prefetching = 1;
+    }
+    return rc;
+}
+
+
+int
+ld_redis_read_recv(ld_redis_t *r, ld_stream_t *streams, size_t n,
+    ld_batch_t **batch, fg_error_t *err)
+{
+    void  *reply;
+
+    *batch = NULL;
+    if (!r->prefetching) {
+        return FG_OK;
+    }
+    r->prefetching = 0;
+
+    if (r->c == NULL || redisGetReply(r->c, &reply) != REDIS_OK
+        || reply == NULL)
+    {
+        return ld_redis_fail(r, err, "XREADGROUP");
+    }
+
+    return ld_redis_parse(reply, streams, n, batch, err);
 }
 
 
@@ -571,9 +662,10 @@ ld_redis_dlq(ld_redis_t *r, const ld_stream_t *s, const ld_dead_t *d,
     if (n == 0) {
         return FG_OK;
     }
-    if (r->c == NULL) {
+    if (r->c == NULL || r->prefetching) {
         return fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET,
-                            "redis DLQ: not connected");
+                            "redis DLQ: not connected, or a read's reply "
+                            "is owed");
     }
 
     argv[0] = "MULTI";

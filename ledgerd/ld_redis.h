@@ -38,6 +38,7 @@ typedef struct {
     char            consumer[LD_NAME_MAX];
 
     redisContext   *c;
+    int             prefetching;        /* a read sent, its reply not read */
 } ld_redis_t;
 
 /* A tenant's stream. */
@@ -62,7 +63,7 @@ typedef struct {
     redisReply     *reply;
     size_t          nstreams;
     struct {
-        ld_stream_t    *stream;
+        size_t          stream;         /* its index in the streams */
         ld_entry_t     *e;
         size_t          n;
     } s[1];                             /* nstreams of them */
@@ -92,6 +93,17 @@ int ld_redis_read(ld_redis_t *r, ld_stream_t *streams, size_t n,
     int pending, size_t count, int block_ms, ld_batch_t **batch,
     fg_error_t *err);
 void ld_redis_batch_free(ld_batch_t *b);
+
+/*
+ * The same read of new entries (without blocking), sent now and its reply
+ * taken later with ld_redis_read_recv(): Redis prepares the next batch
+ * while this one is checked and appended.  No other command may be sent
+ * in between (the reply would be the read's): take it first.
+ */
+int ld_redis_read_send(ld_redis_t *r, ld_stream_t *streams, size_t n,
+    size_t count, fg_error_t *err);
+int ld_redis_read_recv(ld_redis_t *r, ld_stream_t *streams, size_t n,
+    ld_batch_t **batch, fg_error_t *err);
 
 /* XACK ids[0..n) of the stream.  FG_OK or FG_ERR_IO. */
 int ld_redis_ack(ld_redis_t *r, const ld_stream_t *s, const char **ids,

@@ -149,6 +149,7 @@ sub twice {
 }
 
 END {
+    local $?;                   # the test's exit status, not waitpid's
     for my $s (@LIVE) {
         $s->_signal('KILL') if $s->{pid};
     }
