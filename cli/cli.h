@@ -69,5 +69,6 @@ int fg_cmd_decide(int argc, char **argv);
 int fg_cmd_replay(int argc, char **argv);
 int fg_cmd_report(int argc, char **argv);
 int fg_cmd_ledger(int argc, char **argv);
+int fg_cmd_export(int argc, char **argv);
 
 #endif /* FG_CLI_H */

@@ -28,6 +28,8 @@ static const fg_cli_command_t  fg_commands[] = {
       "check a tenant's ledger file: hashes, chain, seq, schemas, links" },
     { "checkpoint", fg_cmd_checkpoint,
       "verify a ledger and sign a checkpoint of its head (C2SP note)" },
+    { "export",   fg_cmd_export,
+      "export a trace's records as an evidence bundle (verify --bundle)" },
     { "replay",   fg_cmd_replay,
       "re-decide a ledger's recorded decisions with a candidate bundle" },
     { "report",   fg_cmd_report,
