@@ -780,6 +780,15 @@ ld_batch(ld_daemon_t *d, ld_batch_t *b, int pending)
     for (i = 0; i < b->nstreams; i++) {
         s = &d->streams[b->s[i].stream];
         rc = ld_process(d, s, b->s[i].e, b->s[i].n);
+        if (rc == FG_ERR_INVALID) {
+            /*
+             * The backend refuses this tenant (a damaged ledger file):
+             * its entries stay pending for when an operator has repaired
+             * it, and the other tenants go on.
+             */
+            d->refused++;
+            rc = FG_OK;
+        }
         if (rc != FG_OK) {
             failed = 1;
             if (d->redis.c == NULL) {
@@ -1054,8 +1063,11 @@ ld_daemon_run(ld_daemon_t *d)
     ld_checkpoints(d, 1);
 
     ld_log(LD_LOG_NOTICE, "stopping: %llu appended, %llu duplicates, %llu "
-           "dead-lettered", (unsigned long long) d->appended,
+           "dead-lettered%s", (unsigned long long) d->appended,
            (unsigned long long) d->duplicates,
-           (unsigned long long) d->dead_lettered);
-    return 0;
+           (unsigned long long) d->dead_lettered,
+           d->refused ? "; a tenant's ledger refused its records" : "");
+
+    /* --once did not finish what it was given */
+    return d->conf->once && d->refused ? 1 : 0;
 }

@@ -104,6 +104,7 @@ typedef struct {
     uint64_t                appended;
     uint64_t                duplicates;
     uint64_t                dead_lettered;
+    uint64_t                refused;        /* batches a backend refused */
 } ld_daemon_t;
 
 /* Set when a signal asks the daemon to stop (after its batch). */

@@ -274,13 +274,19 @@ feed($redis, 'beta', @beta);
     my $size = -s $ledger;
 
     feed($redis, 'acme', flows('acme', 1, salt => 'after-damage'));
+    feed($redis, 'gamma', flows('gamma', 2, salt => 'beside-damage'));
     my $d2 = daemon('torn');
-    is($d2->run_once, 1, 'a damaged ledger: --once gives up, exit 1');
+    is($d2->run_once, 1, 'a damaged ledger: --once does not finish, exit 1');
     like($d2->log_text, qr/ledger of acme damaged at seq 4/,
          'naming the tenant and the seq');
     is(-s $ledger, $size, 'nothing is cut or appended');
     ok(xlen('foxgov:ev:{acme}') >= 3, 'its entries stay in the stream');
-    $r->del('foxgov:ev:{acme}');
+    is(($r->xpending('foxgov:ev:{acme}', 'foxgov-ledger'))[0], 3,
+       'pending, for when it is repaired');
+    my ($rc4, $out4) = run_foxgov('verify', "$dir/torn/gamma/ledger.jsonl");
+    like($out4, qr/verified: tenant gamma, 6 records/,
+         'another tenant goes on beside it');
+    $r->del('foxgov:ev:{acme}', 'foxgov:ev:{gamma}');
 }
 
 # ----------------------------------------------- bad options, bad tenant
