@@ -310,5 +310,29 @@ feed($redis, 'beta', @beta);
     is(xlen('foxgov:ev:{../etc}'), 1, 'their entries are not touched');
 }
 
+# ---------------------------------------------------------- config file
+
+{
+    feed($redis, 'acme', flows('acme', 2, salt => 'config'));
+    open my $fh, '>', "$dir/ledgerd.conf" or die;
+    print $fh "# foxgov-ledgerd\nredis ${\ $redis->addr}\n"
+            . "ledger file:$dir/conf\n  batch   7  \nconsumer from-file\n"
+            . "once\nlog-level debug\n";
+    close $fh;
+    my $out = `${\ FoxGov::Test::Ledgerd::bin()} --config $dir/ledgerd.conf 2>&1`;
+    is($? >> 8, 0, 'options from a config file') or diag($out);
+    like($out, qr/consumer from-file, --once/, 'all of them');
+    my ($rc, $vout) = run_foxgov('verify', "$dir/conf/acme/ledger.jsonl");
+    like($vout, qr/6 records/, 'the records appended');
+
+    open $fh, '>', "$dir/bad.conf" or die;
+    print $fh "ledger file:$dir/x\nbatch many\n";
+    close $fh;
+    $out = `${\ FoxGov::Test::Ledgerd::bin()} --config $dir/bad.conf 2>&1`;
+    is($? >> 8, 2, 'a bad config file: exit 2');
+    like($out, qr/--batch "many" is not 1\.\.100000\n.*bad\.conf:2/s,
+         'naming the option, the file and the line');
+}
+
 $redis->stop;
 done_testing();
