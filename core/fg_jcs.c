@@ -1405,6 +1405,69 @@ too_big:
 }
 
 
+/*
+ * A string the reader kept as it was written because its escapes are
+ * already the canonical ones (\" \\ \b \f \n \r \t \u00xx, nothing
+ * else: anything else was decoded into scratch), as a jansson string of
+ * the characters it stands for.
+ */
+static int fg_jcs_hexval(unsigned char c);
+
+
+static json_t *
+fg_jcs_string_json(const unsigned char *s, size_t len, fg_error_t *err)
+{
+    char    stack[256], *buf;
+    size_t  i, k;
+    json_t *v;
+
+    buf = len <= sizeof(stack) ? stack : malloc(len);
+    if (buf == NULL) {
+        fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
+        return NULL;
+    }
+
+    for (i = 0, k = 0; i < len; i++) {
+        if (s[i] != '\\' || i + 1 == len) {
+            buf[k++] = (char) s[i];
+            continue;
+        }
+        switch (s[++i]) {
+        case 'b': buf[k++] = '\b'; break;
+        case 'f': buf[k++] = '\f'; break;
+        case 'n': buf[k++] = '\n'; break;
+        case 'r': buf[k++] = '\r'; break;
+        case 't': buf[k++] = '\t'; break;
+        case 'u':
+            /* \u00xx, lowercase hex: a control character */
+            if (i + 4 < len) {
+                buf[k++] = (char) ((fg_jcs_hexval(s[i + 3]) << 4)
+                                   | fg_jcs_hexval(s[i + 4]));
+                i += 4;
+            }
+            break;
+        default:  buf[k++] = (char) s[i]; break;     /* \" and \\ */
+        }
+    }
+
+    v = json_stringn_nocheck(buf, k);
+    if (buf != stack) {
+        free(buf);
+    }
+    if (v == NULL) {
+        fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
+    }
+    return v;
+}
+
+
+static int
+fg_jcs_hexval(unsigned char c)
+{
+    return c >= 'a' ? c - 'a' + 10 : c >= 'A' ? c - 'A' + 10 : c - '0';
+}
+
+
 json_t *
 fg_jcs_node_json(const fg_jcs_t *jcs, uint32_t node, fg_error_t *err)
 {
@@ -1426,6 +1489,11 @@ fg_jcs_node_json(const fg_jcs_t *jcs, uint32_t node, fg_error_t *err)
     case FG_JCS_STRING:
         n = &jcs->nodes[node];
         /* the reader checked the UTF-8 */
+        if (!(n->flags & FG_JN_DECODED)
+            && memchr(jcs->in + n->off, '\\', n->len) != NULL)
+        {
+            return fg_jcs_string_json(jcs->in + n->off, n->len, err);
+        }
         v = json_stringn_nocheck((const char *) fg_jcs_str(jcs, n), n->len);
         break;
     case FG_JCS_ARRAY:
@@ -1472,6 +1540,13 @@ fg_jcs_tree_json(const fg_jcs_t *jcs, uint32_t node, fg_error_t *err)
         kn = NULL;
         if (kind == FG_JCS_OBJECT) {
             kn = &jcs->nodes[k++];
+            /* as json_loadb(): jansson keys are C strings */
+            if (memchr(fg_jcs_str(jcs, kn), '\0', kn->len) != NULL) {
+                json_decref(v);
+                fg_error_set(err, FG_ERR_INVALID, kn->src,
+                             "NUL byte in object key at byte %u", kn->src);
+                return NULL;
+            }
         }
 
         child = fg_jcs_tree_json(jcs, k, err);

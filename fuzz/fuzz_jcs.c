@@ -6,7 +6,9 @@
  *   - agreement with jansson (an independent parser): what we accept,
  *     jansson accepts, and canonicalizing jansson's value gives the same
  *     bytes; what we refuse as a syntax error, jansson refuses too;
- *   - the error always carries an offset inside the input.
+ *   - the error always carries an offset inside the input;
+ *   - the document built from the tape (fg_jcs_tree_json), for the input
+ *     and for its canonical form, equals what json_loadb() reads.
  */
 
 #include <stdio.h>
@@ -42,6 +44,23 @@ fuzz_has_nul_key_escape(const unsigned char *p, size_t n)
 }
 
 
+/* The tape's tree must be what jansson read (want), when jansson read it. */
+static void
+fuzz_tree_check(const json_t *want, const char *what)
+{
+    fg_error_t  err;
+    json_t     *tree;
+
+    tree = fg_jcs_tree_json(fuzz_jcs, 0, &err);
+    if (want != NULL && (tree == NULL || !json_equal(want, tree))) {
+        fprintf(stderr, "the tree of the %s is not jansson's: %s\n", what,
+                tree == NULL ? err.msg : "differs");
+        abort();
+    }
+    json_decref(tree);
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -50,7 +69,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fg_error_t     err;
     fg_sink_t      sink;
     json_error_t   jerr;
-    json_t        *v;
+    json_t        *v, *t;
     int            rc;
 
     if (fuzz_jcs == NULL) {
@@ -87,6 +106,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
 
+    /* the tree, from the input's tape */
+    t = json_loadb((const char *) data, size, JSON_DECODE_ANY
+                   | JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &jerr);
+    fuzz_tree_check(t, "input");
+
     /* idempotence */
     if (fuzz_canon(fuzz_jcs, a.data, a.len, &b, &err) != FG_OK
         || a.len != b.len || memcmp(a.data, b.data, a.len) != 0)
@@ -94,6 +118,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fprintf(stderr, "not idempotent\n");
         abort();
     }
+
+    /* the tree from the canonical form's tape (strings kept as written),
+     * against jansson's reading of the canonical form */
+    json_decref(t);
+    t = json_loadb((const char *) a.data, a.len, JSON_DECODE_ANY
+                   | JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &jerr);
+    fuzz_tree_check(t, "canonical form");
+    json_decref(t);
 
     if (v == NULL) {
         if (!fuzz_has_nul_key_escape(data, size)) {

@@ -789,6 +789,90 @@ test_reuse(void **state)
 }
 
 
+/*
+ * fg_jcs_tree_json() gives what json_loadb() gives for the same text:
+ * every vector of vectors/jcs/valid and a document of every kind of
+ * value (members in input order, NUL in a string and a key, escapes,
+ * integers and reals, nesting).
+ */
+static void
+test_tree_json(void **state)
+{
+    fg_jcs_t       *jcs = *state;
+    char            dir[512], path[1024];
+    DIR            *d;
+    struct dirent  *e;
+    fg_buffer_t     in, out;
+    fg_error_t      err;
+    json_t         *a, *b;
+    json_error_t    jerr;
+    size_t          n, seen = 0;
+    const char     *doc = "{\"z\":[1,-2.5,1e3,true,false,null,\"a\\u0000b\"],"
+                          "\"a\\nk\":{\"\\u00e9\":{}},\"m\":[],"
+                          "\"big\":9223372036854775807}";
+    void           *it;
+
+    snprintf(dir, sizeof(dir), "%s/vectors/jcs/valid", FG_SOURCE_DIR);
+    d = opendir(dir);
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL) {
+        n = strlen(e->d_name);
+        if (n < 6 || strcmp(e->d_name + n - 5, ".json") != 0) {
+            continue;
+        }
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        assert_int_equal(test_read_file(path, &in), 0);
+
+        a = json_loadb((char *) in.data, in.len, JSON_DECODE_ANY
+                       | JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &jerr);
+        if (a != NULL
+            && canon(jcs, (char *) in.data, in.len, &out, &err) == FG_OK)
+        {
+            b = fg_jcs_tree_json(jcs, 0, &err);
+            if (b == NULL || !json_equal(a, b)) {
+                fail_msg("vectors/jcs/valid/%s: the tree differs",
+                         e->d_name);
+            }
+            json_decref(b);
+            fg_buffer_free(&out);
+            seen++;
+        } else {
+            print_message("tree_json: %s skipped (%s)\n", e->d_name,
+                          a == NULL ? jerr.text : err.msg);
+        }
+        json_decref(a);
+        fg_buffer_free(&in);
+    }
+    closedir(d);
+    assert_true(seen >= 8);
+
+    /* a NUL in a key is refused, as json_loadb() refuses it */
+    assert_int_equal(canon(jcs, "{\"a\\u0000\":1}", 13, &out, &err), FG_OK);
+    fg_buffer_free(&out);
+    assert_null(fg_jcs_tree_json(jcs, 0, &err));
+    assert_int_equal(err.code, FG_ERR_INVALID);
+
+    a = json_loadb(doc, strlen(doc), JSON_ALLOW_NUL, &jerr);
+    assert_non_null(a);
+    assert_int_equal(canon(jcs, doc, strlen(doc), &out, &err), FG_OK);
+    fg_buffer_free(&out);
+    b = fg_jcs_tree_json(jcs, 0, &err);
+    assert_non_null(b);
+    assert_true(json_equal(a, b));
+
+    /* the same member order as the text's, as json_loadb() keeps it */
+    it = json_object_iter(b);
+    assert_string_equal(json_object_iter_key(it), "z");
+    it = json_object_iter_next(b, it);
+    assert_int_equal(json_object_iter_key_len(it), 3);
+    assert_true(json_is_integer(json_object_get(b, "big")));
+    assert_true(json_is_real(json_array_get(json_object_get(b, "z"), 2)));
+
+    json_decref(a);
+    json_decref(b);
+}
+
+
 static int
 setup(void **state)
 {
@@ -827,6 +911,7 @@ main(void)
         cmocka_unit_test(test_json_value_path),
         cmocka_unit_test(test_json_value_depth),
         cmocka_unit_test(test_own_vectors),
+        cmocka_unit_test(test_tree_json),
         cmocka_unit_test(test_utf8_module),
         cmocka_unit_test(test_reuse),
     };
