@@ -17,6 +17,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 
 use Digest::SHA qw(sha256 sha256_hex);
+use Encode ();
 use File::Path qw(make_path);
 use File::Temp qw(tempdir);
 use JSON::PP ();
@@ -451,6 +452,28 @@ refused('a record changed, the bundle_id not made again', sub {
              . "records (seq 5..12), 1 link outside the bundle, anchored by "
              . "checkpoint at seq 12 signed by log1\n",
        'and says the link points outside it');
+}
+
+# A record whose text needs escapes and is not ASCII: the bundle holds it
+# exactly, its hash and chain verify.
+{
+    my @r = map { $_->[2] } flows('acme', 1, salt => 'escapes');
+    my $j = "q\\\"b\\\\ \x{e9} \x{2028} \x{202e} end";
+    $r[1] =~ s/"justification":"[^"]*"/"justification":"$j"/ or die;
+    $r[1] = canon_record(Encode::encode('UTF-8', $r[1]));
+    $r[2] =~ s/("policy_decision_sha256":")[0-9a-f]{64}/
+               $1 . sha256_hex($r[1])/ex;
+    my $l = write_ledger("$dir/escapes.ledger", 'acme', @r);
+    my ($rc, $out, $err) = run_foxgov('verify', $l);
+    is($rc, 0, 'a ledger with escapes in a record verifies') or diag($err);
+    my $f = "$dir/escapes.json";
+    ($rc, $out, $err) = export('--trace', trace_of($r[0]), $l, '-o', $f);
+    is($rc, 0, 'exported') or diag($err);
+    my $d = $JSON->decode(slurp($f));
+    is(canon_record($JSON->encode($d->{entries}[1]{record})), $r[1],
+       'the record as the ledger holds it');
+    ($rc, $out, $err) = vb($f);
+    is($rc, 0, 'and the bundle verifies') or diag($err);
 }
 
 # ----------------------------------------------------------------- keys
