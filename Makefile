@@ -86,7 +86,7 @@ $(LIB): $(CORE_OBJS)
 
 $(CLI): $(CLI_OBJS) $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(CLI_OBJS) $(LIB) $(LIBS) -lpq -o $@
+	$(CC) $(CFLAGS) $(CLI_OBJS) $(LIB) $(LIBS) -lpq -lpthread -o $@
 
 $(LEDGERD): $(LEDGERD_OBJS) $(LIB)
 	@mkdir -p $(@D)

@@ -16,10 +16,13 @@
  * verify: the first entry that fails stops the reading with its seq, its
  * line and why.
  *
- * A file is read as a stream through one buffer of FG_LEDGER_LINE_MAX
- * bytes; a last line without its "\n" is a torn append, a finding.
- * Backends supply rows through the source of cli_ledger_pg.h; the
- * checks are all here, in cli_ledger.c.
+ * A file is read in chunks, a few batches of lines ahead of the entry
+ * returned, each line at most FG_LEDGER_LINE_MAX bytes; a last line
+ * without its "\n" is a torn append, a finding.  What can be checked of
+ * a line alone (its form and hash, its record's schema and tenant) is
+ * checked on two threads; the rest in order, so the entry reported is
+ * still the first that fails.  Backends supply rows through the source
+ * of cli_ledger_pg.h; the checks are all here, in cli_ledger.c.
  */
 
 #ifndef FG_CLI_LEDGER_H
@@ -36,7 +39,11 @@
 
 typedef struct fg_cli_ledger_s  fg_cli_ledger_t;
 
-/* One entry as read and checked; valid until the next call. */
+/*
+ * One entry as read and checked; valid until the next call (record and
+ * value belong to the reader: for a file, to its batch of lines read
+ * ahead; json_incref() value to keep it longer).
+ */
 typedef struct {
     uint64_t               seq;
     uint64_t               line;        /* the file's line; 0 for a table */
