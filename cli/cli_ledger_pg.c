@@ -379,7 +379,8 @@ static const fg_cli_ledger_source_t  fg_cli_ledger_pg_source = {
     fg_cli_ledger_pg_next,
     fg_cli_ledger_pg_checkpoints,
     fg_cli_ledger_pg_close,
-    0                           /* the reader hashes each record */
+    0,                          /* the reader hashes each record */
+    NULL                        /* and reads it from the row's bytes */
 };
 
 
