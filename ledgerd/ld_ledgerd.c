@@ -25,6 +25,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,9 @@
 
 
 volatile sig_atomic_t  ld_stop;
+
+
+static void ld_drop_next(ld_daemon_t *d);
 
 
 /* What becomes of one entry. */
@@ -252,7 +256,8 @@ ld_daemon_free(ld_daemon_t *d)
     free(d->app);
     free(d->ack);
     free(d->dead);
-    free(d->exam);
+    free(d->jobs[0].x);
+    free(d->jobs[1].x);
 }
 
 
@@ -260,7 +265,7 @@ ld_daemon_free(ld_daemon_t *d)
 static int
 ld_scratch(ld_daemon_t *d, size_t n)
 {
-    void  *a, *c, *e, *x;
+    void  *a, *c, *e;
 
     if (n <= d->scratch_cap) {
         return FG_OK;
@@ -278,11 +283,7 @@ ld_scratch(ld_daemon_t *d, size_t n)
     if (e != NULL) {
         d->dead = e;
     }
-    x = realloc(d->exam, n * sizeof(ld_exam_t));
-    if (x != NULL) {
-        d->exam = x;
-    }
-    if (a == NULL || c == NULL || e == NULL || x == NULL) {
+    if (a == NULL || c == NULL || e == NULL) {
         return FG_ERR_NOMEM;
     }
 
@@ -394,7 +395,7 @@ ld_copy_string(const json_t *obj, const char *name, char *out, size_t size)
  * known of it alone -- LD_SKIP, LD_DEAD with the fault and its detail, or
  * LD_APPEND with its hash, facts and ids, whose link and repetition
  * ld_decide() checks against the batch and the ledger.  Entries are
- * examined by two threads at once (ld_examine_all); this touches nothing
+ * examined by two threads at once (ld_job_work); this touches nothing
  * but e, x and w, and the schemas, which are read-only.
  */
 static void
@@ -471,69 +472,136 @@ done:
 }
 
 
-typedef struct {
-    ld_worker_t          *w;
-    const fg_records_t   *records;
-    const char           *tenant;
-    const ld_entry_t     *e;
-    ld_exam_t            *x;
-    size_t                from, to;
-} ld_share_t;
+/* Entries a thread takes from a job at a time. */
+#define LD_JOB_CHUNK  32
+
+
+/*
+ * Examine entries of the job's batch, LD_JOB_CHUNK at a time, until none
+ * is left: the daemon's thread and the job's own take from the same
+ * counter, so the work is shared whoever comes first.
+ */
+static void
+ld_job_work(ld_job_t *job, ld_worker_t *w)
+{
+    const ld_batch_t  *b = job->b;
+    size_t             i, k, from, to, base;
+
+    for ( ;; ) {
+        from = atomic_fetch_add(&job->next, LD_JOB_CHUNK);
+        if (from >= job->total) {
+            return;
+        }
+        to = from + LD_JOB_CHUNK < job->total ? from + LD_JOB_CHUNK
+                                               : job->total;
+
+        /* which stream of the batch entry i is in */
+        for (i = from; i < to; i++) {
+            base = 0;
+            for (k = 0; i >= base + b->s[k].n; k++) {
+                base += b->s[k].n;
+            }
+            ld_examine(w, job->d->records,
+                       job->d->streams[b->s[k].stream].tenant,
+                       &b->s[k].e[i - base], &job->x[i]);
+        }
+    }
+}
 
 
 static void *
-ld_examine_share(void *data)
+ld_job_thread(void *data)
 {
-    ld_share_t  *sh = data;
-    size_t       i;
+    ld_job_t  *job = data;
 
-    for (i = sh->from; i < sh->to; i++) {
-        ld_examine(sh->w, sh->records, sh->tenant, &sh->e[i], &sh->x[i]);
-    }
+    ld_job_work(job, &job->d->workers[1]);
     return NULL;
 }
 
 
 /*
- * Examine e[0..n) into x[0..n): the second half on a thread of its own
- * while this one does the first (the checks are CPU-bound: parsing,
- * hashing, schema validation), or all here for a small batch or when no
- * thread can be made.
+ * Start examining batch b: its entries' examinations go to job->x, and a
+ * thread of the job's own starts on them at once.  The daemon's thread
+ * joins in with ld_job_finish() when it has nothing else to do: for a
+ * batch read ahead, after it has appended and acknowledged the batch
+ * before (the examination of the next overlaps that, and the fsync).
  */
-static void
-ld_examine_all(ld_daemon_t *d, const ld_stream_t *s, const ld_entry_t *e,
-    ld_exam_t *x, size_t n)
+static int
+ld_job_start(ld_daemon_t *d, ld_job_t *job, ld_batch_t *b)
 {
-    pthread_t    tid;
-    ld_share_t   mine, theirs;
-    int          threaded;
+    ld_exam_t  *x;
+    ld_job_t   *other;
+    size_t      i, total;
 
-    mine.w = &d->workers[0];
-    mine.records = d->records;
-    mine.tenant = s->tenant;
-    mine.e = e;
-    mine.x = x;
-    mine.from = 0;
-    mine.to = n;
+    total = 0;
+    for (i = 0; i < b->nstreams; i++) {
+        total += b->s[i].n;
+    }
 
-    threaded = 0;
-    if (n >= 64) {
-        theirs = mine;
-        theirs.w = &d->workers[1];
-        theirs.from = n / 2;
-        mine.to = n / 2;
-        threaded = pthread_create(&tid, NULL, ld_examine_share, &theirs)
-                   == 0;
-        if (!threaded) {
-            mine.to = n;
+    if (total > job->cap) {
+        x = realloc(job->x, total * sizeof(ld_exam_t));
+        if (x == NULL) {
+            return FG_ERR_NOMEM;
+        }
+        job->x = x;
+        job->cap = total;
+    }
+
+    job->d = d;
+    job->b = b;
+    job->total = total;
+    atomic_store(&job->next, 0);
+
+    /* one job thread at a time: it has the one worker scratch of its own */
+    other = &d->jobs[job == &d->jobs[0]];
+    job->running = total >= 2 * LD_JOB_CHUNK
+                   && other->state != LD_JOB_STARTED
+                   && pthread_create(&job->tid, NULL, ld_job_thread, job)
+                      == 0;
+    job->state = LD_JOB_STARTED;
+    return FG_OK;
+}
+
+
+/* The job examining b, or NULL. */
+static ld_job_t *
+ld_job_of(ld_daemon_t *d, const ld_batch_t *b)
+{
+    int  i;
+
+    for (i = 0; i < 2; i++) {
+        if (d->jobs[i].state != LD_JOB_FREE && d->jobs[i].b == b) {
+            return &d->jobs[i];
         }
     }
+    return NULL;
+}
 
-    (void) ld_examine_share(&mine);
 
-    if (threaded) {
-        (void) pthread_join(tid, NULL);
+/* A job not in use (there are two: a batch, and the one read ahead). */
+static ld_job_t *
+ld_job_free(ld_daemon_t *d)
+{
+    return d->jobs[0].state == LD_JOB_FREE ? &d->jobs[0]
+           : d->jobs[1].state == LD_JOB_FREE ? &d->jobs[1] : NULL;
+}
+
+
+/* Examine what is left of the job here, and wait for its thread. */
+static void
+ld_job_finish(ld_daemon_t *d, ld_job_t *job)
+{
+    if (job->state != LD_JOB_STARTED) {
+        return;
     }
+
+    ld_job_work(job, &d->workers[0]);
+
+    if (job->running) {
+        (void) pthread_join(job->tid, NULL);
+        job->running = 0;
+    }
+    job->state = LD_JOB_DONE;           /* its x in use until released */
 }
 
 
@@ -612,7 +680,8 @@ ld_decide(ld_daemon_t *d, const ld_stream_t *s, const ld_entry_t *e,
 static void
 ld_collect(ld_daemon_t *d)
 {
-    fg_error_t  err;
+    fg_error_t   err;
+    ld_job_t    *job;
 
     if (!d->redis.prefetching) {
         return;
@@ -623,7 +692,33 @@ ld_collect(ld_daemon_t *d)
     {
         ld_log(LD_LOG_ERR, "%s (read again as pending)", err.msg);
         d->need_pending = 1;
+        return;
     }
+
+    /* this batch's job is done: the other one is free for the next */
+    job = ld_job_free(d);
+    if (d->next != NULL && job != NULL
+        && ld_job_start(d, job, d->next) != FG_OK)
+    {
+        ld_log(LD_LOG_WARN, "out of memory: the next batch is examined "
+               "when its turn comes");
+    }
+}
+
+
+/* Forget the batch read ahead (it is pending: read again as such). */
+static void
+ld_drop_next(ld_daemon_t *d)
+{
+    ld_job_t  *job;
+
+    job = ld_job_of(d, d->next);
+    if (job != NULL) {
+        ld_job_finish(d, job);
+        job->state = LD_JOB_FREE;
+    }
+    ld_redis_batch_free(d->next);
+    d->next = NULL;
 }
 
 
@@ -633,7 +728,8 @@ ld_collect(ld_daemon_t *d)
  * an error when nothing of them may be acknowledged (retried).
  */
 static int
-ld_process(ld_daemon_t *d, ld_stream_t *s, ld_entry_t *e, size_t n)
+ld_process(ld_daemon_t *d, ld_stream_t *s, ld_entry_t *e, size_t n,
+    ld_exam_t *exam)
 {
     fg_error_t          err;
     ld_exam_t          *x;
@@ -655,10 +751,8 @@ ld_process(ld_daemon_t *d, ld_stream_t *s, ld_entry_t *e, size_t n)
     fg_hashset_clear(&d->batch_set);
     napp = nack = ndead = ndefer = 0;
 
-    ld_examine_all(d, s, e, d->exam, n);
-
     for (i = 0; i < n; i++) {
-        x = &d->exam[i];
+        x = &exam[i];
         rc = ld_decide(d, s, &e[i], x, &d->app[napp]);
         if (rc != FG_OK) {
             free(from);
@@ -684,6 +778,13 @@ ld_process(ld_daemon_t *d, ld_stream_t *s, ld_entry_t *e, size_t n)
             break;
         }
     }
+
+    /*
+     * The batch read ahead, if one was: its reply is taken now and its
+     * examination starts on the other thread, while this batch is made
+     * durable and acknowledged.
+     */
+    ld_collect(d);
 
     /* durable first ... */
     if (napp > 0) {
@@ -772,14 +873,25 @@ ld_batch_full(const ld_daemon_t *d, const ld_batch_t *b)
 static int
 ld_batch(ld_daemon_t *d, ld_batch_t *b, int pending)
 {
-    size_t        i;
+    size_t        i, base;
     int           rc, failed;
+    ld_job_t     *job;
     ld_stream_t  *s;
 
+    job = ld_job_of(d, b);
+    if (job == NULL) {
+        job = ld_job_free(d);
+        if (job == NULL || ld_job_start(d, job, b) != FG_OK) {
+            ld_log(LD_LOG_ERR, "out of memory for a batch");
+            return FG_ERR_NOMEM;
+        }
+    }
+    ld_job_finish(d, job);
+
     failed = 0;
-    for (i = 0; i < b->nstreams; i++) {
+    for (i = 0, base = 0; i < b->nstreams; base += b->s[i].n, i++) {
         s = &d->streams[b->s[i].stream];
-        rc = ld_process(d, s, b->s[i].e, b->s[i].n);
+        rc = ld_process(d, s, b->s[i].e, b->s[i].n, job->x + base);
         if (rc == FG_ERR_INVALID) {
             /*
              * The backend refuses this tenant (a damaged ledger file):
@@ -803,12 +915,12 @@ ld_batch(ld_daemon_t *d, ld_batch_t *b, int pending)
     }
 
     ld_collect(d);
+    job->state = LD_JOB_FREE;
 
     if (failed) {
         /* what it delivered is pending: the pending pass reads it */
         d->need_pending = 1;
-        ld_redis_batch_free(d->next);
-        d->next = NULL;
+        ld_drop_next(d);
     }
     return failed ? FG_ERR_IO : FG_OK;
 }
@@ -989,6 +1101,8 @@ ld_daemon_run(ld_daemon_t *d)
                 d->need_pending = 1;
                 d->deferred = 0;        /* counted again in this pass */
             }
+            /* what was read ahead is pending too: the pass reads it */
+            ld_drop_next(d);
             got = ld_pending(d);
             if (got < 0) {
                 if (d->conf->once && ++errors > 20) {
@@ -1056,8 +1170,7 @@ ld_daemon_run(ld_daemon_t *d)
 
     /* read ahead and not processed: pending, read again at the next start */
     ld_collect(d);
-    ld_redis_batch_free(d->next);
-    d->next = NULL;
+    ld_drop_next(d);
 
     /* what is appended is checkpointed before we go */
     ld_checkpoints(d, 1);

@@ -9,7 +9,9 @@
 #ifndef LD_LEDGERD_H
 #define LD_LEDGERD_H
 
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -70,7 +72,26 @@ typedef struct {
     fg_sha256_t            *h;
 } ld_worker_t;
 
+typedef struct ld_daemon_s  ld_daemon_t;
+
+/* The examination of one batch's entries, shared by two threads. */
 typedef struct {
+    ld_daemon_t            *d;
+    ld_batch_t             *b;
+    ld_exam_t              *x;          /* one per entry, in batch order */
+    size_t                  cap;
+    size_t                  total;
+    atomic_size_t           next;       /* the next entry to take */
+    pthread_t               tid;
+    int                     running;    /* its thread runs */
+    int                     state;      /* LD_JOB_* */
+} ld_job_t;
+
+#define LD_JOB_FREE     0
+#define LD_JOB_STARTED  1               /* being examined */
+#define LD_JOB_DONE     2               /* examined, its x in use */
+
+struct ld_daemon_s {
     ld_conf_t              *conf;
     ld_redis_t              redis;
     ld_backend_t           *backend;
@@ -94,7 +115,7 @@ typedef struct {
     fg_records_t           *records;        /* read-only: shared */
     ld_worker_t             workers[2];
     fg_hashset_t            batch_set;
-    ld_exam_t              *exam;
+    ld_job_t                jobs[2];        /* this batch, the next */
     ld_append_t            *app;
     const char            **ack;
     ld_dead_t              *dead;
@@ -105,7 +126,7 @@ typedef struct {
     uint64_t                duplicates;
     uint64_t                dead_lettered;
     uint64_t                refused;        /* batches a backend refused */
-} ld_daemon_t;
+};
 
 /* Set when a signal asks the daemon to stop (after its batch). */
 extern volatile sig_atomic_t  ld_stop;

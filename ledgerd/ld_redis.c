@@ -379,7 +379,8 @@ ld_redis_read_argv(ld_redis_t *r, ld_stream_t *streams, size_t n,
     const char  **argv;
     size_t        i, k;
 
-    argv = malloc((8 + 2 * n) * sizeof(char *));
+    /* XREADGROUP GROUP g c COUNT n [BLOCK ms] STREAMS keys... ids... */
+    argv = malloc((9 + 2 * n) * sizeof(char *));
     if (argv == NULL) {
         return NULL;
     }
