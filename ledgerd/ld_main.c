@@ -41,7 +41,7 @@ ld_usage(FILE *out)
 "  --ledger SPEC               file:DIR or a postgresql:// URI (required)\n"
 "  --group NAME                consumer group (default foxgov-ledger)\n"
 "  --consumer NAME             consumer name (default: the host name)\n"
-"  --batch N                   entries read a stream at once (default 2000)\n"
+"  --batch N                   entries read a stream at once (default 4000)\n"
 "  --checkpoint-key FILE       Ed25519 key (PEM or JWKS) to sign checkpoints\n"
 "  --checkpoint-kid KID        which key of a JWKS (default: the first)\n"
 "  --checkpoint-every N|T      a checkpoint every N entries or T of time\n"
@@ -347,7 +347,7 @@ main(int argc, char **argv)
     c.redis_db = -1;
     c.redis_timeout_ms = 5000;
     c.group = "foxgov-ledger";
-    c.batch = 2000;
+    c.batch = 4000;
     c.checkpoint_entries = 10000;
     c.checkpoint_ms = 60000;
     c.claim_idle_ms = 60000;

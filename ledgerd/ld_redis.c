@@ -38,6 +38,36 @@ ld_redis_fail(ld_redis_t *r, fg_error_t *err, const char *what)
 }
 
 
+/*
+ * Read the replies of the acknowledgements sent without waiting
+ * (ld_redis_ack): before anything else is read from the connection, as
+ * replies come in order.  A refused XACK leaves its entries pending: they
+ * are read again and found in the ledger (duplicates), so it is logged,
+ * not an error.  FG_OK, or FG_ERR_IO (the connection dropped).
+ */
+static int
+ld_redis_settle(ld_redis_t *r, fg_error_t *err)
+{
+    void        *rp;
+    redisReply  *reply;
+
+    while (r->owed > 0 && r->c != NULL) {
+        if (redisGetReply(r->c, &rp) != REDIS_OK || rp == NULL) {
+            return ld_redis_fail(r, err, "XACK");
+        }
+        r->owed--;
+        reply = rp;
+        if (reply->type == REDIS_REPLY_ERROR) {
+            ld_log(LD_LOG_WARN, "redis XACK: %.*s (the entries are read "
+                   "again; the ledger dedupes)",
+                   (int) (reply->len < 200 ? reply->len : 200), reply->str);
+        }
+        freeReplyObject(reply);
+    }
+    return FG_OK;
+}
+
+
 /* Run a command; NULL (err set, the connection dropped) on I/O error. */
 static redisReply *
 ld_redis_argv(ld_redis_t *r, int argc, const char **argv,
@@ -48,6 +78,10 @@ ld_redis_argv(ld_redis_t *r, int argc, const char **argv,
     if (r->c == NULL) {
         fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET, "redis %s: not "
                      "connected", what);
+        return NULL;
+    }
+
+    if (ld_redis_settle(r, err) != FG_OK) {
         return NULL;
     }
 
@@ -147,11 +181,17 @@ ld_redis_connect(ld_redis_t *r, fg_error_t *err)
 void
 ld_redis_close(ld_redis_t *r)
 {
+    fg_error_t  err;
+
+    if (r->c != NULL && !r->c->err && !r->prefetching) {
+        (void) ld_redis_settle(r, &err);     /* what was sent is answered */
+    }
     if (r->c != NULL) {
         redisFree(r->c);
         r->c = NULL;
     }
     r->prefetching = 0;
+    r->owed = 0;
 }
 
 
@@ -574,6 +614,11 @@ ld_redis_read_recv(ld_redis_t *r, ld_stream_t *streams, size_t n,
     }
     r->prefetching = 0;
 
+    /* the acknowledgements sent before the read are answered first */
+    if (ld_redis_settle(r, err) != FG_OK) {
+        return FG_ERR_IO;
+    }
+
     if (r->c == NULL || redisGetReply(r->c, &reply) != REDIS_OK
         || reply == NULL)
     {
@@ -607,9 +652,8 @@ ld_redis_ack(ld_redis_t *r, const ld_stream_t *s, const char **ids,
     size_t n, fg_error_t *err)
 {
     const char  **argv;
-    redisReply   *reply;
     size_t        i;
-    int           rc;
+    int           rc, done;
 
     if (n == 0) {
         return FG_OK;
@@ -626,14 +670,29 @@ ld_redis_ack(ld_redis_t *r, const ld_stream_t *s, const char **ids,
         argv[3 + i] = ids[i];
     }
 
-    reply = ld_redis_argv(r, (int) (3 + n), argv, NULL, "XACK", err);
+    /*
+     * Sent now, its reply read before the next command's (settle): the
+     * daemon does not wait for Redis to fsync its AOF before going on
+     * with the next batch.  What matters came before: the append is
+     * durable.
+     */
+    rc = r->c != NULL
+         ? ld_redis_append(r, (int) (3 + n), argv, NULL, err)
+         : fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET,
+                        "redis XACK: not connected");
     free(argv);
-    if (reply == NULL) {
-        return FG_ERR_IO;
+    if (rc != FG_OK) {
+        return rc;
     }
-    rc = ld_redis_ok(reply, "XACK", err);
-    freeReplyObject(reply);
-    return rc;
+
+    for (done = 0; !done; ) {
+        if (redisBufferWrite(r->c, &done) != REDIS_OK) {
+            return ld_redis_fail(r, err, "XACK");
+        }
+    }
+
+    r->owed++;
+    return FG_OK;
 }
 
 
@@ -667,6 +726,9 @@ ld_redis_dlq(ld_redis_t *r, const ld_stream_t *s, const ld_dead_t *d,
         return fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET,
                             "redis DLQ: not connected, or a read's reply "
                             "is owed");
+    }
+    if (ld_redis_settle(r, err) != FG_OK) {
+        return FG_ERR_IO;
     }
 
     argv[0] = "MULTI";

@@ -39,6 +39,7 @@ typedef struct {
 
     redisContext   *c;
     int             prefetching;        /* a read sent, its reply not read */
+    int             owed;               /* XACKs sent, replies not read */
 } ld_redis_t;
 
 /* A tenant's stream. */
@@ -105,7 +106,11 @@ int ld_redis_read_send(ld_redis_t *r, ld_stream_t *streams, size_t n,
 int ld_redis_read_recv(ld_redis_t *r, ld_stream_t *streams, size_t n,
     ld_batch_t **batch, fg_error_t *err);
 
-/* XACK ids[0..n) of the stream.  FG_OK or FG_ERR_IO. */
+/*
+ * XACK ids[0..n) of the stream, without waiting for the reply (it is read
+ * before the next command's, and a refusal logged: the entries are then
+ * read again and deduped).  FG_OK or FG_ERR_IO.
+ */
 int ld_redis_ack(ld_redis_t *r, const ld_stream_t *s, const char **ids,
     size_t n, fg_error_t *err);
 

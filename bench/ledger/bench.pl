@@ -20,7 +20,7 @@ use FoxGov::Test::Evidence qw(flows feed);
 use FoxGov::Test::Postgres;
 use FoxGov::Test::Redis;
 
-my %o = (records => 300_000, verify_records => 1_000_000, batch => 2000,
+my %o = (records => 300_000, verify_records => 1_000_000, batch => 4000,
          pg => 1);
 while (@ARGV) {
     my $a = shift @ARGV;
