@@ -946,7 +946,8 @@ ld_trim(ld_daemon_t *d, int all)
         {
             continue;
         }
-        if (ld_redis_trim(&d->redis, &d->streams[i], &err) != FG_OK) {
+        /* exact when idle; whole stream nodes only while busy */
+        if (ld_redis_trim(&d->redis, &d->streams[i], all, &err) != FG_OK) {
             ld_log(LD_LOG_WARN, "%s not trimmed: %s", d->streams[i].key,
                    err.msg);
             return;

@@ -961,7 +961,8 @@ ld_redis_last_delivered(ld_redis_t *r, const ld_stream_t *s, char *out,
 
 
 int
-ld_redis_trim(ld_redis_t *r, const ld_stream_t *s, fg_error_t *err)
+ld_redis_trim(ld_redis_t *r, const ld_stream_t *s, int exact,
+    fg_error_t *err)
 {
     const char  *argv[6];
     char         minid[LD_ID_MAX], last[LD_ID_MAX];
@@ -1026,7 +1027,7 @@ ld_redis_trim(ld_redis_t *r, const ld_stream_t *s, fg_error_t *err)
     argv[0] = "XTRIM";
     argv[1] = s->key;
     argv[2] = "MINID";
-    argv[3] = "=";
+    argv[3] = exact ? "=" : "~";        /* "~": whole nodes only, cheaper */
     argv[4] = minid;
 
     reply = ld_redis_argv(r, 5, argv, NULL, "XTRIM", err);

@@ -138,8 +138,11 @@ int ld_redis_claim(ld_redis_t *r, const ld_stream_t *s, long min_idle_ms,
 /*
  * Trim the stream below the oldest entry the group still holds pending,
  * or below what it has not been delivered yet when nothing is pending:
- * nothing unacknowledged is ever trimmed.
+ * nothing unacknowledged is ever trimmed.  Not exact: only the stream's
+ * whole nodes below that point go (less work for Redis while it is busy;
+ * never more than exact).
  */
-int ld_redis_trim(ld_redis_t *r, const ld_stream_t *s, fg_error_t *err);
+int ld_redis_trim(ld_redis_t *r, const ld_stream_t *s, int exact,
+    fg_error_t *err);
 
 #endif /* LD_REDIS_H */
