@@ -43,37 +43,6 @@ typedef struct {
 } fg_cli_ledger_pg_t;
 
 
-/* A server's or libpq's text as one printable line in out[size]. */
-static void
-fg_cli_ledger_pg_clean(const char *s, char *out, size_t size)
-{
-    size_t  n;
-    int     space;
-
-    n = 0;
-    space = 1;
-
-    for ( /* void */ ; s != NULL && *s != '\0' && n + 1 < size; s++) {
-        unsigned char  c = (unsigned char) *s;
-
-        if (c < 0x20 || c == 0x7f || c == ' ') {
-            if (!space) {
-                out[n++] = ' ';
-            }
-            space = 1;
-            continue;
-        }
-        out[n++] = (char) c;
-        space = 0;
-    }
-
-    while (n > 0 && out[n - 1] == ' ') {
-        n--;
-    }
-    out[n] = '\0';
-}
-
-
 /* FG_ERR_IO with what failed and the server's (or libpq's) reason. */
 static int
 fg_cli_ledger_pg_fail(fg_cli_ledger_pg_t *pg, const PGresult *res,
@@ -88,7 +57,7 @@ fg_cli_ledger_pg_fail(fg_cli_ledger_pg_t *pg, const PGresult *res,
         msg = PQerrorMessage(pg->conn);
     }
 
-    fg_cli_ledger_pg_clean(msg, text, sizeof(text));
+    fg_one_line(msg, text, sizeof(text));
     return fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET, "PostgreSQL: %s: %s",
                         what, text);
 }
@@ -478,7 +447,7 @@ fg_cli_ledger_pg_open(const char *uri, const char *tenant, fg_error_t *err)
     }
 
     if (PQstatus(pg->conn) != CONNECTION_OK) {
-        fg_cli_ledger_pg_clean(PQerrorMessage(pg->conn), text, sizeof(text));
+        fg_one_line(PQerrorMessage(pg->conn), text, sizeof(text));
         fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET,
                      "PostgreSQL: cannot connect: %s", text);
         fg_cli_ledger_pg_close(pg);

@@ -37,37 +37,6 @@ fg_ledger_help(void)
 }
 
 
-/* One printable line of libpq's or the server's text. */
-static void
-fg_ledger_clean(const char *s, char *out, size_t size)
-{
-    size_t  n;
-    int     space;
-
-    n = 0;
-    space = 1;
-
-    for ( /* void */ ; s != NULL && *s != '\0' && n + 1 < size; s++) {
-        unsigned char  c = (unsigned char) *s;
-
-        if (c < 0x20 || c == 0x7f || c == ' ') {
-            if (!space) {
-                out[n++] = ' ';
-            }
-            space = 1;
-            continue;
-        }
-        out[n++] = (char) c;
-        space = 0;
-    }
-
-    while (n > 0 && out[n - 1] == ' ') {
-        n--;
-    }
-    out[n] = '\0';
-}
-
-
 /*
  * 1 when the schema is there (foxgov.meta exists), 0 when not, -1 when
  * that cannot be asked.
@@ -128,7 +97,7 @@ fg_ledger_init(const char *uri)
     conn = PQconnectdbParams(keys, vals, 1);
 
     if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
-        fg_ledger_clean(conn != NULL ? PQerrorMessage(conn) : "out of memory",
+        fg_one_line(conn != NULL ? PQerrorMessage(conn) : "out of memory",
                         text, sizeof(text));
         fg_cli_error("ledger", "%s: cannot connect: %s", name, text);
         PQfinish(conn);
@@ -144,7 +113,7 @@ fg_ledger_init(const char *uri)
         || strcmp(PQcmdStatus(res), "COMMIT") != 0)
     {
         msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-        fg_ledger_clean(msg != NULL ? msg : PQerrorMessage(conn), text,
+        fg_one_line(msg != NULL ? msg : PQerrorMessage(conn), text,
                         sizeof(text));
         fg_cli_error("ledger", "%s: the schema could not be created: %s",
                      name, text);

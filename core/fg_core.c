@@ -214,3 +214,38 @@ fg_sink_to_same(fg_sink_t *sink, fg_same_t *same, const unsigned char *want,
     sink->flush = fg_sink_same_flush;
     sink->ctx = same;
 }
+
+
+void
+fg_one_line(const char *s, char *out, size_t size)
+{
+    size_t          n;
+    int             space;
+    unsigned char   c;
+
+    if (size == 0) {
+        return;
+    }
+
+    n = 0;
+    space = 1;
+
+    for ( /* void */ ; s != NULL && *s != '\0' && n + 1 < size; s++) {
+        c = (unsigned char) *s;
+
+        if (c < 0x20 || c == 0x7f || c == ' ') {
+            if (!space) {
+                out[n++] = ' ';
+            }
+            space = 1;
+            continue;
+        }
+        out[n++] = (char) c;
+        space = 0;
+    }
+
+    while (n > 0 && out[n - 1] == ' ') {
+        n--;
+    }
+    out[n] = '\0';
+}

@@ -51,6 +51,13 @@ int fg_error_set(fg_error_t *err, int code, size_t offset,
 #endif
     ;
 
+/*
+ * Copy text s (may be NULL) into out[size] as one printable line for a
+ * log or an error: control characters become spaces, runs of spaces one,
+ * the ends trimmed (what a server or a library says may span lines).
+ */
+void fg_one_line(const char *s, char *out, size_t size);
+
 /* "what it was" for a status code, for logs. */
 const char *fg_strerror(int code);
 

@@ -166,40 +166,6 @@ static const ld_pg_stmt_t  ld_pg_stmts[] = {
 
 /* ------------------------------------------------------------- messages */
 
-/*
- * Copy a server's or libpq's text into out[size] as one printable line:
- * controls become spaces, runs of spaces one, the ends trimmed.
- */
-static void
-ld_pg_clean(const char *s, char *out, size_t size)
-{
-    size_t  n;
-    int     space;
-
-    n = 0;
-    space = 1;
-
-    for ( /* void */ ; s != NULL && *s != '\0' && n + 1 < size; s++) {
-        unsigned char  c = (unsigned char) *s;
-
-        if (c < 0x20 || c == 0x7f || c == ' ') {
-            if (!space) {
-                out[n++] = ' ';
-            }
-            space = 1;
-            continue;
-        }
-        out[n++] = (char) c;
-        space = 0;
-    }
-
-    while (n > 0 && out[n - 1] == ' ') {
-        n--;
-    }
-    out[n] = '\0';
-}
-
-
 /* err from a failed result (or the connection's message without one). */
 static int
 ld_pg_fail(ld_pg_t *pg, const PGresult *res, const char *what,
@@ -219,7 +185,7 @@ ld_pg_fail(ld_pg_t *pg, const PGresult *res, const char *what,
         msg = pg->conn != NULL ? PQerrorMessage(pg->conn) : "no connection";
     }
 
-    ld_pg_clean(msg, text, sizeof(text));
+    fg_one_line(msg, text, sizeof(text));
 
     if (state != NULL && strlen(state) == 5) {
         return fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET,
@@ -480,7 +446,7 @@ ld_pg_connect(ld_pg_t *pg, fg_error_t *err)
     }
 
     if (PQstatus(pg->conn) != CONNECTION_OK) {
-        ld_pg_clean(PQerrorMessage(pg->conn), text, sizeof(text));
+        fg_one_line(PQerrorMessage(pg->conn), text, sizeof(text));
         rc = fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET,
                           "PostgreSQL: cannot connect: %s", text);
         goto failed;
