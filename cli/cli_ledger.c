@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "cli_ledger.h"
 #include "cli_ledger_pg.h"
 #include "fg_hashset.h"
@@ -1216,4 +1217,33 @@ fg_cli_ledger_close(fg_cli_ledger_t *l)
     fg_records_free(l->records);
     free(l->name);
     free(l);
+}
+
+
+int
+fg_cli_ledger_stopped(const char *cmd, const fg_cli_ledger_t *l,
+    const fg_error_t *err)
+{
+    uint64_t  seq, line;
+
+    if (err->code == FG_ERR_NOMEM) {
+        fg_cli_error(cmd, "out of memory");
+        return FG_EXIT_USAGE;
+    }
+    if (err->code == FG_ERR_IO) {
+        fg_cli_error(cmd, "%s: %s", fg_cli_ledger_name(l), err->msg);
+        return FG_EXIT_USAGE;
+    }
+
+    fg_cli_ledger_where(l, &seq, &line);
+
+    if (line == 0) {
+        fg_cli_error(cmd, "%s: seq %llu: %s", fg_cli_ledger_name(l),
+                     (unsigned long long) seq, err->msg);
+    } else {
+        fg_cli_error(cmd, "%s: seq %llu (line %llu): %s",
+                     fg_cli_ledger_name(l), (unsigned long long) seq,
+                     (unsigned long long) line, err->msg);
+    }
+    return FG_EXIT_REFUSED;
 }

@@ -83,6 +83,15 @@ int fg_cli_ledger_next(fg_cli_ledger_t *l, fg_cli_ledger_entry_t *e,
 void fg_cli_ledger_where(const fg_cli_ledger_t *l, uint64_t *seq,
     uint64_t *line);
 
+/*
+ * Say on stderr, for command cmd, why fg_cli_ledger_next() stopped: a
+ * finding about the ledger ("LEDGER: seq N (line L): why") is
+ * FG_EXIT_REFUSED; a ledger that could not be read, or memory running
+ * out, FG_EXIT_USAGE.  Returns that exit status.
+ */
+int fg_cli_ledger_stopped(const char *cmd, const fg_cli_ledger_t *l,
+    const fg_error_t *err);
+
 /* The tenant (known once the first entry is read, or given), or NULL. */
 const char *fg_cli_ledger_tenant(const fg_cli_ledger_t *l);
 

@@ -43,36 +43,6 @@ fg_checkpoint_help(void)
 }
 
 
-/* Why the reading stopped, as foxgov verify says it; the exit status. */
-static int
-fg_checkpoint_stopped(const fg_cli_ledger_t *l, const fg_error_t *err)
-{
-    uint64_t  seq, line;
-
-    if (err->code == FG_ERR_NOMEM) {
-        fg_cli_error("checkpoint", "out of memory");
-        return FG_EXIT_USAGE;
-    }
-    if (err->code == FG_ERR_IO) {
-        fg_cli_error("checkpoint", "%s: %s", fg_cli_ledger_name(l),
-                     err->msg);
-        return FG_EXIT_USAGE;
-    }
-
-    fg_cli_ledger_where(l, &seq, &line);
-
-    if (line == 0) {
-        fg_cli_error("checkpoint", "%s: seq %llu: %s", fg_cli_ledger_name(l),
-                     (unsigned long long) seq, err->msg);
-    } else {
-        fg_cli_error("checkpoint", "%s: seq %llu (line %llu): %s",
-                     fg_cli_ledger_name(l), (unsigned long long) seq,
-                     (unsigned long long) line, err->msg);
-    }
-    return FG_EXIT_REFUSED;
-}
-
-
 /* 1 if the file at path holds exactly note[0..len), else 0. */
 static int
 fg_checkpoint_same(const char *path, const fg_buffer_t *note)
@@ -257,7 +227,7 @@ fg_cmd_checkpoint(int argc, char **argv)
     }
 
     if (got < 0) {
-        rc = fg_checkpoint_stopped(l, &err);
+        rc = fg_cli_ledger_stopped("checkpoint", l, &err);
         goto done;
     }
 

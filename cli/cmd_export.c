@@ -137,35 +137,6 @@ fg_export_trace_valid(const char *s)
 }
 
 
-/* Why the reading stopped, as foxgov verify says it; the exit status. */
-static int
-fg_export_stopped(const fg_cli_ledger_t *l, const fg_error_t *err)
-{
-    uint64_t  seq, line;
-
-    if (err->code == FG_ERR_NOMEM) {
-        fg_cli_error("export", "out of memory");
-        return FG_EXIT_USAGE;
-    }
-    if (err->code == FG_ERR_IO) {
-        fg_cli_error("export", "%s: %s", fg_cli_ledger_name(l), err->msg);
-        return FG_EXIT_USAGE;
-    }
-
-    fg_cli_ledger_where(l, &seq, &line);
-
-    if (line == 0) {
-        fg_cli_error("export", "%s: seq %llu: %s", fg_cli_ledger_name(l),
-                     (unsigned long long) seq, err->msg);
-    } else {
-        fg_cli_error("export", "%s: seq %llu (line %llu): %s",
-                     fg_cli_ledger_name(l), (unsigned long long) seq,
-                     (unsigned long long) line, err->msg);
-    }
-    return FG_EXIT_REFUSED;
-}
-
-
 static void
 fg_export_free(fg_export_t *x)
 {
@@ -602,7 +573,7 @@ fg_export_read(fg_export_t *x, fg_cli_ledger_t *l, const char *tenant)
     }
 
     if (got < 0) {
-        return fg_export_stopped(l, &err);
+        return fg_cli_ledger_stopped("export", l, &err);
     }
 
     return FG_EXIT_OK;

@@ -803,39 +803,6 @@ fg_replay_sort(fg_replay_t *r)
 /* ------------------------------------------------------------- reading */
 
 /*
- * Report why the reading stopped: a finding about the ledger or a record
- * (its seq and line) is FG_EXIT_REFUSED; a ledger that could not be read,
- * or memory running out, FG_EXIT_USAGE.
- */
-static int
-fg_replay_stopped(const fg_cli_ledger_t *l, const fg_error_t *err)
-{
-    uint64_t  seq, line;
-
-    if (err->code == FG_ERR_NOMEM) {
-        fg_cli_error("replay", "out of memory");
-        return FG_EXIT_USAGE;
-    }
-    if (err->code == FG_ERR_IO) {
-        fg_cli_error("replay", "%s: %s", fg_cli_ledger_name(l), err->msg);
-        return FG_EXIT_USAGE;
-    }
-
-    fg_cli_ledger_where(l, &seq, &line);
-
-    if (line == 0) {
-        fg_cli_error("replay", "%s: seq %llu: %s", fg_cli_ledger_name(l),
-                     (unsigned long long) seq, err->msg);
-    } else {
-        fg_cli_error("replay", "%s: seq %llu (line %llu): %s",
-                     fg_cli_ledger_name(l), (unsigned long long) seq,
-                     (unsigned long long) line, err->msg);
-    }
-    return FG_EXIT_REFUSED;
-}
-
-
-/*
  * Read the whole ledger, re-deciding as it goes, then the deferred
  * decisions.  Returns an exit status; on failure the reason is printed
  * (naming the seq).
@@ -870,7 +837,7 @@ fg_replay_read(fg_replay_t *r)
     }
 
     if (got < 0) {
-        rc = fg_replay_stopped(l, &err);
+        rc = fg_cli_ledger_stopped("replay", l, &err);
         fg_cli_ledger_close(l);
         return rc;
     }

@@ -334,41 +334,6 @@ fg_report_record(fg_report_t *r, const json_t *rec, fg_error_t *err)
 /* ------------------------------------------------------------ reading */
 
 /*
- * Report why the reading stopped: a finding about the ledger or a record
- * (its seq and line) is FG_EXIT_REFUSED; a ledger that could not be read,
- * or memory running out, FG_EXIT_USAGE.
- */
-static int
-fg_report_stopped(const fg_cli_ledger_t *l, const fg_error_t *err)
-{
-    uint64_t  seq, line;
-
-    if (err->code == FG_ERR_NOMEM) {
-        fg_cli_error("report cost", "out of memory");
-        return FG_EXIT_USAGE;
-    }
-    if (err->code == FG_ERR_IO) {
-        fg_cli_error("report cost", "%s: %s", fg_cli_ledger_name(l),
-                     err->msg);
-        return FG_EXIT_USAGE;
-    }
-
-    fg_cli_ledger_where(l, &seq, &line);
-
-    if (line == 0) {
-        fg_cli_error("report cost", "%s: seq %llu: %s",
-                     fg_cli_ledger_name(l), (unsigned long long) seq,
-                     err->msg);
-    } else {
-        fg_cli_error("report cost", "%s: seq %llu (line %llu): %s",
-                     fg_cli_ledger_name(l), (unsigned long long) seq,
-                     (unsigned long long) line, err->msg);
-    }
-    return FG_EXIT_REFUSED;
-}
-
-
-/*
  * Read one ledger whole, counting its model calls.  Returns an exit
  * status; on failure the reason is printed (naming the seq).
  */
@@ -405,7 +370,7 @@ fg_report_read(fg_report_t *r, const char *src)
     }
 
     if (got < 0) {
-        rc = fg_report_stopped(l, &err);
+        rc = fg_cli_ledger_stopped("report cost", l, &err);
         fg_cli_ledger_close(l);
         return rc;
     }

@@ -91,38 +91,6 @@ fg_verify_help(void)
 }
 
 
-/*
- * Report why the reading stopped: a finding about the ledger (its seq and
- * line) is FG_EXIT_REFUSED; a ledger that could not be read, FG_EXIT_USAGE.
- */
-static int
-fg_verify_stopped(const fg_cli_ledger_t *l, const fg_error_t *err)
-{
-    uint64_t  seq, line;
-
-    if (err->code == FG_ERR_NOMEM) {
-        fg_cli_error("verify", "out of memory");
-        return FG_EXIT_USAGE;
-    }
-    if (err->code == FG_ERR_IO) {
-        fg_cli_error("verify", "%s: %s", fg_cli_ledger_name(l), err->msg);
-        return FG_EXIT_USAGE;
-    }
-
-    fg_cli_ledger_where(l, &seq, &line);
-
-    if (line == 0) {
-        fg_cli_error("verify", "%s: seq %llu: %s", fg_cli_ledger_name(l),
-                     (unsigned long long) seq, err->msg);
-    } else {
-        fg_cli_error("verify", "%s: seq %llu (line %llu): %s",
-                     fg_cli_ledger_name(l), (unsigned long long) seq,
-                     (unsigned long long) line, err->msg);
-    }
-    return FG_EXIT_REFUSED;
-}
-
-
 /* ------------------------------------------------------- checkpoints */
 
 /* fg_checkpoint's reason without its "checkpoint: " (we say it). */
@@ -1499,7 +1467,7 @@ fg_cmd_verify(int argc, char **argv)
     }
 
     if (got < 0) {
-        rc = fg_verify_stopped(l, &err);
+        rc = fg_cli_ledger_stopped("verify", l, &err);
         goto done;
     }
 
