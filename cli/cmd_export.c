@@ -15,14 +15,13 @@
  * signature, which is the auditor's to check with their trusted keys.
  */
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_checkpoints.h"
 #include "cli_ledger.h"
 #include "fg_checkpoint.h"
 
@@ -34,7 +33,6 @@
 #define FG_EXPORT_DEPTH        (FG_JCS_DEFAULT_MAX_DEPTH + 4)
 
 /* The most checkpoints read from DIR (a few dozen bytes each, and a note). */
-#define FG_EXPORT_CHECKPOINTS_MAX  (1u << 16)
 
 /* One exported entry. */
 typedef struct {
@@ -45,15 +43,6 @@ typedef struct {
 } fg_export_entry_t;
 
 /* A checkpoint of DIR: read, named for its size, not yet trusted. */
-typedef struct {
-    uint64_t        size;
-    unsigned char   hash[FG_SHA256_LEN];
-    char            tenant[FG_TENANT_ID_MAX + 1];
-    char           *name;           /* its file */
-    unsigned char  *note;
-    size_t          note_len;
-} fg_export_cp_t;
-
 typedef struct {
     const char         *trace;
 
@@ -67,9 +56,7 @@ typedef struct {
     size_t              nhashes;
     size_t              hcap;
 
-    fg_export_cp_t     *cps;        /* DIR's, sorted by size */
-    size_t              ncps;
-    size_t              cpcap;
+    fg_cli_cps_t        cps;        /* DIR's, sorted by size */
     size_t              next_cp;
 
     fg_sha256_t        *h;
@@ -145,206 +132,31 @@ fg_export_free(fg_export_t *x)
     for (i = 0; i < x->n; i++) {
         json_decref(x->v[i].record);
     }
-    for (i = 0; i < x->ncps; i++) {
-        free(x->cps[i].name);
-        free(x->cps[i].note);
-    }
+    fg_cli_cps_free(&x->cps);
     free(x->v);
     free(x->hashes);
-    free(x->cps);
     fg_sha256_free(x->h);
 }
 
 
 /* ------------------------------------------------------- checkpoints */
 
-/* fg_checkpoint's reason without its "checkpoint: " (we say it). */
-static const char *
-fg_export_why(const char *msg)
-{
-    return strncmp(msg, "checkpoint: ", 12) == 0 ? msg + 12 : msg;
-}
-
-
-/*
- * Keep the note read from path (whose base name is base): it must read
- * and be named for its size.  FG_ERR_INVALID with err saying why.
- */
-static int
-fg_export_keep(fg_export_t *x, const char *path, const char *base,
-    const unsigned char *note, size_t len, fg_error_t *err)
-{
-    fg_export_cp_t   *cp;
-    fg_checkpoint_t   c;
-    fg_error_t        why;
-    char              want[FG_CHECKPOINT_FILE_NAME_LEN + 1];
-    size_t            cap;
-
-    if (fg_checkpoint_parse(note, len, &c, &why) != FG_OK) {
-        return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
-                            "checkpoint %s: %s", path,
-                            fg_export_why(why.msg));
-    }
-
-    fg_checkpoint_file_name(c.size, want);
-    if (strcmp(base, want) != 0) {
-        return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
-                            "checkpoint at seq %llu (%s): its file should "
-                            "be named %s", (unsigned long long) c.size,
-                            path, want);
-    }
-
-    if (x->ncps == x->cpcap) {
-        if (x->cpcap == FG_EXPORT_CHECKPOINTS_MAX) {
-            return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
-                                "more than %u checkpoints",
-                                FG_EXPORT_CHECKPOINTS_MAX);
-        }
-        cap = x->cpcap ? x->cpcap * 2 : 64;
-        cp = realloc(x->cps, cap * sizeof(*cp));
-        if (cp == NULL) {
-            return fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET,
-                                "out of memory");
-        }
-        x->cps = cp;
-        x->cpcap = cap;
-    }
-
-    cp = &x->cps[x->ncps];
-    cp->name = strdup(path);
-    cp->note = malloc(len);
-    if (cp->name == NULL || cp->note == NULL) {
-        free(cp->name);
-        free(cp->note);
-        return fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
-    }
-    memcpy(cp->note, note, len);
-    cp->note_len = len;
-    cp->size = c.size;
-    memcpy(cp->hash, c.hash, FG_SHA256_LEN);
-    memcpy(cp->tenant, c.tenant, sizeof(cp->tenant));
-    x->ncps++;
-
-    return FG_OK;
-}
-
-
-/* One checkpoint file, at most FG_CHECKPOINT_NOTE_MAX bytes. */
-static int
-fg_export_file(fg_export_t *x, const char *path, const char *base,
-    fg_error_t *err)
-{
-    unsigned char  note[FG_CHECKPOINT_NOTE_MAX + 1];
-    struct stat    st;
-    FILE          *f;
-    size_t         n;
-    int            bad;
-
-    f = fopen(path, "rb");
-    if (f == NULL) {
-        return fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET, "%s: %s", path,
-                            strerror(errno));
-    }
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
-                            "checkpoint %s: not a regular file", path);
-    }
-
-    n = fread(note, 1, sizeof(note), f);
-    bad = ferror(f);
-    fclose(f);
-
-    if (bad) {
-        return fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET, "%s: read error",
-                            path);
-    }
-    if (n > FG_CHECKPOINT_NOTE_MAX) {
-        return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
-                            "checkpoint %s: longer than %d bytes", path,
-                            FG_CHECKPOINT_NOTE_MAX);
-    }
-
-    return fg_export_keep(x, path, base, note, n, err);
-}
-
-
-/* Every DIR/<name>.checkpoint into x, as foxgov verify reads them. */
-static int
-fg_export_dir(fg_export_t *x, const char *dir, fg_error_t *err)
-{
-    struct dirent  *d;
-    DIR            *dp;
-    fg_buffer_t     path;
-    size_t          n, sfx;
-    int             rc;
-
-    dp = opendir(dir);
-    if (dp == NULL) {
-        return fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET, "%s: %s", dir,
-                            strerror(errno));
-    }
-
-    sfx = sizeof(FG_CHECKPOINT_FILE_SUFFIX) - 1;
-    fg_buffer_init(&path, 0);
-    rc = FG_OK;
-
-    while (rc == FG_OK && (errno = 0, d = readdir(dp)) != NULL) {
-        n = strlen(d->d_name);
-        if (d->d_name[0] == '.' || n <= sfx
-            || strcmp(d->d_name + n - sfx, FG_CHECKPOINT_FILE_SUFFIX) != 0)
-        {
-            continue;
-        }
-
-        path.len = 0;
-        rc = fg_buffer_append(&path, dir, strlen(dir));
-        rc = rc ? rc : fg_buffer_append(&path, "/", 1);
-        rc = rc ? rc : fg_buffer_append(&path, d->d_name, n + 1);
-        if (rc != FG_OK) {
-            fg_error_set(err, rc, FG_NO_OFFSET, "out of memory");
-            break;
-        }
-
-        rc = fg_export_file(x, (char *) path.data, d->d_name, err);
-    }
-
-    if (rc == FG_OK && errno != 0) {
-        rc = fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET, "%s: %s", dir,
-                          strerror(errno));
-    }
-
-    closedir(dp);
-    fg_buffer_free(&path);
-    return rc;
-}
-
-
-static int
-fg_export_cp_cmp(const void *a, const void *b)
-{
-    const fg_export_cp_t  *x = a, *y = b;
-
-    return (x->size > y->size) - (x->size < y->size);
-}
-
-
 /* 1 if every checkpoint is of tenant t; else says which is not. */
 static int
-fg_export_cp_tenant(const fg_export_t *x, const fg_cli_ledger_t *l)
+fg_cli_cp_tenant(const fg_export_t *x, const fg_cli_ledger_t *l)
 {
     const char  *t;
     size_t       i;
 
     t = fg_cli_ledger_tenant(l);
 
-    for (i = 0; i < x->ncps; i++) {
-        if (t == NULL || strcmp(x->cps[i].tenant, t) != 0) {
+    for (i = 0; i < x->cps.n; i++) {
+        if (t == NULL || strcmp(x->cps.v[i].tenant, t) != 0) {
             fg_cli_error("export", "%s: checkpoint at seq %llu (%s): of "
                          "tenant %s, not of this ledger's tenant %s",
                          fg_cli_ledger_name(l),
-                         (unsigned long long) x->cps[i].size,
-                         x->cps[i].name, x->cps[i].tenant,
+                         (unsigned long long) x->cps.v[i].size,
+                         x->cps.v[i].name, x->cps.v[i].tenant,
                          t != NULL ? t : "(none)");
             return 0;
         }
@@ -362,12 +174,12 @@ static int
 fg_export_cp_check(fg_export_t *x, const fg_cli_ledger_t *l,
     const fg_cli_ledger_entry_t *e)
 {
-    fg_export_cp_t  *cp;
+    fg_cli_cp_t  *cp;
 
-    for ( ; x->next_cp < x->ncps && x->cps[x->next_cp].size == e->seq;
+    for ( ; x->next_cp < x->cps.n && x->cps.v[x->next_cp].size == e->seq;
          x->next_cp++)
     {
-        cp = &x->cps[x->next_cp];
+        cp = &x->cps.v[x->next_cp];
         if (memcmp(cp->hash, e->chain, FG_SHA256_LEN) == 0) {
             continue;
         }
@@ -521,7 +333,7 @@ fg_export_read(fg_export_t *x, fg_cli_ledger_t *l, const char *tenant)
     const char            *t;
     int                    got;
 
-    if (tenant != NULL && !fg_export_cp_tenant(x, l)) {
+    if (tenant != NULL && !fg_cli_cp_tenant(x, l)) {
         return FG_EXIT_REFUSED;
     }
 
@@ -529,7 +341,7 @@ fg_export_read(fg_export_t *x, fg_cli_ledger_t *l, const char *tenant)
 
         if (e.seq == 1) {
             t = fg_cli_ledger_tenant(l);
-            if (tenant == NULL && !fg_export_cp_tenant(x, l)) {
+            if (tenant == NULL && !fg_cli_cp_tenant(x, l)) {
                 return FG_EXIT_REFUSED;
             }
             if (fg_ledger_genesis(x->h, t, strlen(t), x->prev) != FG_OK) {
@@ -787,13 +599,13 @@ fg_export_anchor(const fg_export_t *x, fg_cli_ledger_t *l,
     memset(a, 0, sizeof(*a));
     last = x->v[x->n - 1].seq;
 
-    for (i = 0; i < x->ncps; i++) {
-        if (x->cps[i].size >= last) {
-            a->seq = x->cps[i].size;
-            memcpy(a->chain, x->cps[i].hash, FG_SHA256_LEN);
-            a->note = x->cps[i].note;
-            a->note_len = x->cps[i].note_len;
-            a->from = x->cps[i].name;
+    for (i = 0; i < x->cps.n; i++) {
+        if (x->cps.v[i].size >= last) {
+            a->seq = x->cps.v[i].size;
+            memcpy(a->chain, x->cps.v[i].hash, FG_SHA256_LEN);
+            a->note = x->cps.v[i].note;
+            a->note_len = x->cps.v[i].note_len;
+            a->from = x->cps.v[i].name;
             break;
         }
     }
@@ -974,9 +786,9 @@ fg_cmd_export(int argc, char **argv)
     }
 
     /* checkpoints first: none can then be of a head the ledger lacks */
-    if (dir != NULL && fg_export_dir(&x, dir, &err) != FG_OK) {
+    if (dir != NULL && fg_cli_cps_read_dir(&x.cps, dir, &err) != FG_OK) {
         shown = fg_cli_ledger_redact(path);
-        if (err.code == FG_ERR_INVALID) {
+        if (err.code == FG_ERR_INVALID || err.code == FG_ERR_LIMIT) {
             fg_cli_error("export", "%s: %s", shown ? shown : "LEDGER",
                          err.msg);
             rc = FG_EXIT_REFUSED;
@@ -987,9 +799,7 @@ fg_cmd_export(int argc, char **argv)
         free(shown);
         goto done;
     }
-    if (x.ncps > 0) {
-        qsort(x.cps, x.ncps, sizeof(*x.cps), fg_export_cp_cmp);
-    }
+    fg_cli_cps_sort(&x.cps);
 
     l = fg_cli_ledger_open(path, tenant, &err);
     if (l == NULL) {
@@ -1006,12 +816,12 @@ fg_cmd_export(int argc, char **argv)
     }
 
     head = fg_cli_ledger_head(l, NULL);
-    if (x.next_cp < x.ncps) {
+    if (x.next_cp < x.cps.n) {
         fg_cli_error("export", "%s: the ledger ends at seq %llu, below its "
                      "checkpoint at seq %llu (%s): entries were removed",
                      fg_cli_ledger_name(l), (unsigned long long) head,
-                     (unsigned long long) x.cps[x.ncps - 1].size,
-                     x.cps[x.ncps - 1].name);
+                     (unsigned long long) x.cps.v[x.cps.n - 1].size,
+                     x.cps.v[x.cps.n - 1].name);
         rc = FG_EXIT_REFUSED;
         goto done;
     }

@@ -16,33 +16,15 @@
  * offline, without the ledger (the "bundles" section below).
  */
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli.h"
+#include "cli_checkpoints.h"
 #include "cli_ledger.h"
 #include "fg_checkpoint.h"
 
-/* The most checkpoints one verification holds (a few dozen bytes each). */
-#define FG_VERIFY_CHECKPOINTS_MAX  (1u << 20)
-
-/* A checkpoint read and verified: what the ledger is checked against. */
-typedef struct {
-    uint64_t        size;
-    unsigned char   hash[FG_SHA256_LEN];
-    char            tenant[FG_TENANT_ID_MAX + 1];
-    char           *name;           /* its file, for messages */
-} fg_verify_cp_t;
-
-typedef struct {
-    fg_verify_cp_t     *v;
-    size_t              n;
-    size_t              cap;
-    const fg_keyset_t  *trusted;
-} fg_verify_cps_t;
 
 
 static void
@@ -102,196 +84,6 @@ fg_verify_why(const char *msg)
 
 
 /*
- * One checkpoint note (fg_cli_ledger_note_f): read, verified against the
- * trusted keys and kept.  A note that fails is a finding: FG_ERR_INVALID
- * with err naming it (and its seq when it has one).
- */
-static int
-fg_verify_note(void *arg, const char *name, const unsigned char *note,
-    size_t len, fg_error_t *err)
-{
-    fg_verify_cps_t  *cps = arg;
-    fg_verify_cp_t   *v;
-    fg_checkpoint_t   cp;
-    fg_error_t        why;
-    size_t            cap;
-
-    if (fg_checkpoint_parse(note, len, &cp, &why) != FG_OK) {
-        return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
-                            "checkpoint %s: %s", name,
-                            fg_verify_why(why.msg));
-    }
-
-    if (fg_checkpoint_verify(&cp, cps->trusted, NULL, &why) != FG_OK) {
-        return fg_error_set(err, why.code == FG_ERR_CRYPTO ? FG_ERR_CRYPTO
-                                                           : FG_ERR_INVALID,
-                            FG_NO_OFFSET, "checkpoint at seq %llu (%s): %s",
-                            (unsigned long long) cp.size, name,
-                            fg_verify_why(why.msg));
-    }
-
-    if (cps->n == cps->cap) {
-        if (cps->cap == FG_VERIFY_CHECKPOINTS_MAX) {
-            return fg_error_set(err, FG_ERR_LIMIT, FG_NO_OFFSET,
-                                "more than %u checkpoints",
-                                FG_VERIFY_CHECKPOINTS_MAX);
-        }
-        cap = cps->cap ? cps->cap * 2 : 64;
-        v = realloc(cps->v, cap * sizeof(*v));
-        if (v == NULL) {
-            return fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET,
-                                "out of memory");
-        }
-        cps->v = v;
-        cps->cap = cap;
-    }
-
-    v = &cps->v[cps->n];
-    v->name = strdup(name);
-    if (v->name == NULL) {
-        return fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
-    }
-    v->size = cp.size;
-    memcpy(v->hash, cp.hash, FG_SHA256_LEN);
-    memcpy(v->tenant, cp.tenant, sizeof(v->tenant));
-    cps->n++;
-
-    return FG_OK;
-}
-
-
-/*
- * One file of the checkpoint directory: at most FG_CHECKPOINT_NOTE_MAX
- * bytes, named for its seq.  FG_ERR_IO when it cannot be read.
- */
-static int
-fg_verify_file(fg_verify_cps_t *cps, const char *path, const char *base,
-    fg_error_t *err)
-{
-    unsigned char  note[FG_CHECKPOINT_NOTE_MAX + 1];
-    char           want[FG_CHECKPOINT_FILE_NAME_LEN + 1];
-    struct stat    st;
-    FILE          *f;
-    size_t         n;
-    int            rc;
-
-    f = fopen(path, "rb");
-    if (f == NULL) {
-        return fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET, "%s: %s", path,
-                            strerror(errno));
-    }
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
-                            "checkpoint %s: not a regular file", path);
-    }
-
-    n = fread(note, 1, sizeof(note), f);
-    rc = ferror(f);
-    fclose(f);
-
-    if (rc) {
-        return fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET, "%s: read error",
-                            path);
-    }
-    if (n > FG_CHECKPOINT_NOTE_MAX) {
-        return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
-                            "checkpoint %s: longer than %d bytes", path,
-                            FG_CHECKPOINT_NOTE_MAX);
-    }
-
-    rc = fg_verify_note(cps, path, note, n, err);
-    if (rc != FG_OK) {
-        return rc;
-    }
-
-    /* the name says the seq: one that says another is not to be trusted */
-    fg_checkpoint_file_name(cps->v[cps->n - 1].size, want);
-    if (strcmp(base, want) != 0) {
-        return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
-                            "checkpoint at seq %llu (%s): its file should "
-                            "be named %s",
-                            (unsigned long long) cps->v[cps->n - 1].size,
-                            path, want);
-    }
-
-    return FG_OK;
-}
-
-
-/* Every file of dir whose name ends in ".checkpoint" into cps. */
-static int
-fg_verify_dir(fg_verify_cps_t *cps, const char *dir, fg_error_t *err)
-{
-    struct dirent  *d;
-    DIR            *dp;
-    fg_buffer_t     path;
-    size_t          n, sfx;
-    int             rc;
-
-    dp = opendir(dir);
-    if (dp == NULL) {
-        return fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET, "%s: %s", dir,
-                            strerror(errno));
-    }
-
-    sfx = sizeof(FG_CHECKPOINT_FILE_SUFFIX) - 1;
-    fg_buffer_init(&path, 0);
-    rc = FG_OK;
-
-    while (rc == FG_OK && (errno = 0, d = readdir(dp)) != NULL) {
-        n = strlen(d->d_name);
-        if (d->d_name[0] == '.' || n <= sfx
-            || strcmp(d->d_name + n - sfx, FG_CHECKPOINT_FILE_SUFFIX) != 0)
-        {
-            continue;
-        }
-
-        path.len = 0;
-        rc = fg_buffer_append(&path, dir, strlen(dir));
-        rc = rc ? rc : fg_buffer_append(&path, "/", 1);
-        rc = rc ? rc : fg_buffer_append(&path, d->d_name, n + 1);
-        if (rc != FG_OK) {
-            fg_error_set(err, rc, FG_NO_OFFSET, "out of memory");
-            break;
-        }
-
-        rc = fg_verify_file(cps, (char *) path.data, d->d_name, err);
-    }
-
-    if (rc == FG_OK && errno != 0) {
-        rc = fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET, "%s: %s", dir,
-                          strerror(errno));
-    }
-
-    closedir(dp);
-    fg_buffer_free(&path);
-    return rc;
-}
-
-
-static int
-fg_verify_cp_cmp(const void *a, const void *b)
-{
-    const fg_verify_cp_t  *x = a, *y = b;
-
-    return (x->size > y->size) - (x->size < y->size);
-}
-
-
-static void
-fg_verify_cps_free(fg_verify_cps_t *cps)
-{
-    size_t  i;
-
-    for (i = 0; i < cps->n; i++) {
-        free(cps->v[i].name);
-    }
-    free(cps->v);
-}
-
-
-/*
  * The trusted keys in path (JWKS, or a PEM whose kid is its file name
  * less ".pem"), with at least one Ed25519 key.  Prints why and returns
  * NULL otherwise.
@@ -347,7 +139,7 @@ fg_verify_cp_failed(const char *ledger, const fg_error_t *err)
 
 /* 1 if every checkpoint is of the ledger's tenant; else says which not. */
 static int
-fg_verify_tenant(const fg_cli_ledger_t *l, const fg_verify_cps_t *cps)
+fg_verify_tenant(const fg_cli_ledger_t *l, const fg_cli_cps_t *cps)
 {
     const char  *t;
     size_t       i;
@@ -1322,8 +1114,8 @@ fg_cmd_verify(int argc, char **argv)
     fg_keyset_t            *trusted;
     fg_cli_ledger_t        *l;
     fg_cli_ledger_entry_t   e;
-    fg_verify_cps_t         cps;
-    fg_verify_cp_t         *cp;
+    fg_cli_cps_t         cps;
+    fg_cli_cp_t         *cp;
     unsigned char           chain[FG_SHA256_LEN];
     uint64_t                seq;
     size_t                  i, next;
@@ -1401,7 +1193,7 @@ fg_cmd_verify(int argc, char **argv)
     }
 
     /* checkpoints first: none can then be of a head the ledger lacks */
-    if (dir != NULL && fg_verify_dir(&cps, dir, &err) != FG_OK) {
+    if (dir != NULL && fg_cli_cps_read_dir(&cps, dir, &err) != FG_OK) {
         name = fg_cli_ledger_redact(path);
         rc = fg_verify_cp_failed(name != NULL ? name : "LEDGER", &err);
         free(name);
@@ -1419,15 +1211,13 @@ fg_cmd_verify(int argc, char **argv)
     }
 
     if (trusted != NULL
-        && fg_cli_ledger_checkpoints(l, fg_verify_note, &cps, &err) != FG_OK)
+        && fg_cli_ledger_checkpoints(l, fg_cli_cps_add, &cps, &err) != FG_OK)
     {
         rc = fg_verify_cp_failed(fg_cli_ledger_name(l), &err);
         goto done;
     }
 
-    if (cps.n > 0) {
-        qsort(cps.v, cps.n, sizeof(*cps.v), fg_verify_cp_cmp);
-    }
+    fg_cli_cps_sort(&cps);
 
     /* the checkpoints' tenant: given, or as soon as a record names it */
     if (tenant != NULL && !fg_verify_tenant(l, &cps)) {
@@ -1507,7 +1297,7 @@ fg_cmd_verify(int argc, char **argv)
 done:
 
     fg_cli_ledger_close(l);
-    fg_verify_cps_free(&cps);
+    fg_cli_cps_free(&cps);
     fg_keyset_free(trusted);
     return rc;
 }
