@@ -50,6 +50,15 @@ const char *fg_cli_input_name(const char *path);
 const fg_jwk_t *fg_cli_signing_key(const char *cmd, const char *path,
     const char *kid, fg_keyset_t **set);
 
+/*
+ * Write s to out (or only count it, out NULL) with what a terminal could
+ * take for a command written as \u00XX or \u20XX: control characters,
+ * C1 controls and the bidirectional overrides (a record's text excludes
+ * only C0 and DEL).  Returns the columns written: one a character, six an
+ * escape.  For a record's text in a table.
+ */
+size_t fg_cli_print_safe(const char *s, FILE *out);
+
 /* True if argv holds -h or --help. */
 int fg_cli_wants_help(int argc, char **argv);
 

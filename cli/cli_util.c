@@ -150,3 +150,46 @@ fg_cli_signing_key(const char *cmd, const char *path, const char *kid,
 
     return key;
 }
+
+
+size_t
+fg_cli_print_safe(const char *s, FILE *out)
+{
+    const unsigned char  *p = (const unsigned char *) s;
+    unsigned              cp;
+    size_t                n = 0, len;
+
+    while (*p != '\0') {
+        if (*p < 0x20 || *p == 0x7f) {
+            cp = *p;
+            len = 1;
+
+        } else if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+            cp = p[1];
+            len = 2;
+
+        } else if (p[0] == 0xe2
+                   && ((p[1] == 0x80 && p[2] >= 0xaa && p[2] <= 0xae)
+                       || (p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9)))
+        {
+            cp = 0x2000 | ((p[1] & 0x3fu) << 6) | (p[2] & 0x3fu);
+            len = 3;
+
+        } else {
+            if (out != NULL) {
+                fputc(*p, out);
+            }
+            n += ((*p & 0xc0) != 0x80);
+            p++;
+            continue;
+        }
+
+        if (out != NULL) {
+            fprintf(out, "\\u%04x", cp);
+        }
+        n += 6;
+        p += len;
+    }
+
+    return n;
+}

@@ -970,56 +970,6 @@ fg_replay_id(json_t *res, char id[FG_SHA256_HEX_LEN + 1], fg_error_t *err)
 }
 
 
-/*
- * Write s to out (or only count it, out NULL) with what a terminal could
- * take for a command written as \u00XX or \u20XX: control characters,
- * C1 controls and the bidirectional overrides (a record's text excludes
- * only C0 and DEL).  Returns the columns written: one a character, six an
- * escape.
- */
-static size_t
-fg_replay_safe(const char *s, FILE *out)
-{
-    const unsigned char  *p = (const unsigned char *) s;
-    unsigned              cp;
-    size_t                n = 0, len;
-
-    while (*p != '\0') {
-        if (*p < 0x20 || *p == 0x7f) {
-            cp = *p;
-            len = 1;
-
-        } else if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
-            cp = p[1];
-            len = 2;
-
-        } else if (p[0] == 0xe2
-                   && ((p[1] == 0x80 && p[2] >= 0xaa && p[2] <= 0xae)
-                       || (p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9)))
-        {
-            cp = 0x2000 | ((p[1] & 0x3fu) << 6) | (p[2] & 0x3fu);
-            len = 3;
-
-        } else {
-            if (out != NULL) {
-                fputc(*p, out);
-            }
-            n += ((*p & 0xc0) != 0x80);
-            p++;
-            continue;
-        }
-
-        if (out != NULL) {
-            fprintf(out, "\\u%04x", cp);
-        }
-        n += 6;
-        p += len;
-    }
-
-    return n;
-}
-
-
 static const char *
 fg_replay_str(const json_t *o, const char *key)
 {
@@ -1108,9 +1058,9 @@ fg_replay_print_change(const json_t *c)
     fg_replay_print_decision(after);
 
     printf("\n    before: ");
-    (void) fg_replay_safe(fg_replay_str(before, "justification"), stdout);
+    (void) fg_cli_print_safe(fg_replay_str(before, "justification"), stdout);
     printf("\n    after:  ");
-    (void) fg_replay_safe(fg_replay_str(after, "justification"), stdout);
+    (void) fg_cli_print_safe(fg_replay_str(after, "justification"), stdout);
     printf("\n");
 
     json_array_foreach(add, i, v) {

@@ -569,63 +569,13 @@ fg_report_print_cost(const fg_report_group_t *g)
 }
 
 
-/*
- * Write s to out (or only count it, out NULL) with what a terminal could
- * take for a command written as \u00XX or \u20XX: control characters,
- * C1 controls and the bidirectional overrides (a record's text excludes
- * only C0 and DEL).  Returns the columns written: one a character, six an
- * escape.
- */
-static size_t
-fg_report_safe(const char *s, FILE *out)
-{
-    const unsigned char  *p = (const unsigned char *) s;
-    unsigned              cp;
-    size_t                n = 0, len;
-
-    while (*p != '\0') {
-        if (*p < 0x20 || *p == 0x7f) {
-            cp = *p;
-            len = 1;
-
-        } else if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
-            cp = p[1];
-            len = 2;
-
-        } else if (p[0] == 0xe2
-                   && ((p[1] == 0x80 && p[2] >= 0xaa && p[2] <= 0xae)
-                       || (p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9)))
-        {
-            cp = 0x2000 | ((p[1] & 0x3fu) << 6) | (p[2] & 0x3fu);
-            len = 3;
-
-        } else {
-            if (out != NULL) {
-                fputc(*p, out);
-            }
-            n += ((*p & 0xc0) != 0x80);
-            p++;
-            continue;
-        }
-
-        if (out != NULL) {
-            fprintf(out, "\\u%04x", cp);
-        }
-        n += 6;
-        p += len;
-    }
-
-    return n;
-}
-
-
 static void
 fg_report_print_row(const char *key, size_t width,
     const fg_report_group_t *g)
 {
     size_t  n;
 
-    for (n = fg_report_safe(key, stdout); n < width; n++) {
+    for (n = fg_cli_print_safe(key, stdout); n < width; n++) {
         putchar(' ');
     }
 
@@ -664,7 +614,7 @@ fg_report_print_text(const fg_report_t *r)
     for (i = 0; i < r->ngroups; i++) {
         g = &r->groups[i];
         n = json_is_null(g->key) ? 6
-                                 : fg_report_safe(json_string_value(g->key),
+                                 : fg_cli_print_safe(json_string_value(g->key),
                                                   NULL);
         width = n > width ? n : width;
     }
