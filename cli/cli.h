@@ -59,6 +59,19 @@ const fg_jwk_t *fg_cli_signing_key(const char *cmd, const char *path,
  */
 size_t fg_cli_print_safe(const char *s, FILE *out);
 
+/*
+ * Load the bundle at path, verified against keys (NULL: read unverified,
+ * a draft), and compile its policy.json into *bundle and *policy (the
+ * caller frees both, also on failure).  Prints the reason as cmd and
+ * returns -1 on failure.
+ */
+struct fg_bundle_s;
+struct fg_policy_s;
+
+int fg_cli_bundle_load(const char *cmd, const char *path,
+    const fg_keyset_t *keys, struct fg_bundle_s **bundle,
+    struct fg_policy_s **policy);
+
 /* True if argv holds -h or --help. */
 int fg_cli_wants_help(int argc, char **argv);
 

@@ -35,6 +35,32 @@ fg_cli_bundle_free(fg_cli_bundle_t *cb)
 }
 
 
+int
+fg_cli_bundle_load(const char *cmd, const char *path,
+    const fg_keyset_t *keys, fg_bundle_t **bundle, fg_policy_t **policy)
+{
+    const fg_bundle_file_t  *file;
+    fg_error_t               err;
+    int                      rc;
+
+    rc = keys != NULL ? fg_bundle_load(path, keys, NULL, bundle, &err)
+                      : fg_bundle_load_unverified(path, NULL, bundle, &err);
+    if (rc != FG_OK) {
+        fg_cli_error(cmd, "%s: %s", path, err.msg);
+        return -1;
+    }
+
+    file = fg_bundle_file(*bundle, FG_BUNDLE_POLICY);
+    *policy = fg_policy_compile((const char *) file->data, file->len, &err);
+    if (*policy == NULL) {
+        fg_cli_error(cmd, "%s: %s: %s", path, FG_BUNDLE_POLICY, err.msg);
+        return -1;
+    }
+
+    return 0;
+}
+
+
 /*
  * Load the bundle at path, verified against the JWKS keys_path (or, when
  * keys_path is NULL, unverified: for authoring), and compile its
@@ -44,9 +70,7 @@ static int
 fg_cli_bundle_open(const char *cmd, const char *path, const char *keys_path,
     fg_cli_bundle_t *cb)
 {
-    const fg_bundle_file_t  *policy;
-    fg_error_t               err;
-    int                      rc;
+    fg_error_t  err;
 
     memset(cb, 0, sizeof(*cb));
 
@@ -56,26 +80,9 @@ fg_cli_bundle_open(const char *cmd, const char *path, const char *keys_path,
             fg_cli_error(cmd, "%s: %s", keys_path, err.msg);
             return -1;
         }
-        rc = fg_bundle_load(path, cb->keys, NULL, &cb->bundle, &err);
-
-    } else {
-        rc = fg_bundle_load_unverified(path, NULL, &cb->bundle, &err);
     }
 
-    if (rc != FG_OK) {
-        fg_cli_error(cmd, "%s: %s", path, err.msg);
-        return -1;
-    }
-
-    policy = fg_bundle_file(cb->bundle, FG_BUNDLE_POLICY);
-    cb->policy = fg_policy_compile((const char *) policy->data, policy->len,
-                                   &err);
-    if (cb->policy == NULL) {
-        fg_cli_error(cmd, "%s: %s: %s", path, FG_BUNDLE_POLICY, err.msg);
-        return -1;
-    }
-
-    return 0;
+    return fg_cli_bundle_load(cmd, path, cb->keys, &cb->bundle, &cb->policy);
 }
 
 

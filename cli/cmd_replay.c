@@ -113,29 +113,11 @@ static int
 fg_replay_bundle_open(const char *path, const fg_keyset_t *keys,
     fg_replay_bundle_t *rb)
 {
-    const fg_bundle_file_t  *policy;
-    fg_error_t               err;
-    int                      rc;
-
     rb->path = path;
 
-    if (keys != NULL) {
-        rc = fg_bundle_load(path, keys, NULL, &rb->bundle, &err);
-    } else {
-        rc = fg_bundle_load_unverified(path, NULL, &rb->bundle, &err);
-    }
-
-    if (rc != FG_OK) {
-        fg_cli_error("replay", "%s: %s", path, err.msg);
-        return -1;
-    }
-
-    policy = fg_bundle_file(rb->bundle, FG_BUNDLE_POLICY);
-    rb->policy = fg_policy_compile((const char *) policy->data, policy->len,
-                                   &err);
-    if (rb->policy == NULL) {
-        fg_cli_error("replay", "%s: %s: %s", path, FG_BUNDLE_POLICY,
-                     err.msg);
+    if (fg_cli_bundle_load("replay", path, keys, &rb->bundle, &rb->policy)
+        != 0)
+    {
         return -1;
     }
 
