@@ -496,9 +496,8 @@ fg_call_body(fg_jcs_t *jcs, fg_sha256_t *h, const unsigned char *p,
     }
 
     size = 0;
-    rc = fg_record_parse_bounded(jcs, h, p, n, FG_JCS_MAX_INPUT, "body",
-                                 JSON_DECODE_ANY, ref->sha256, &size, value,
-                                 err);
+    rc = fg_record_parse_bounded(jcs, h, p, n, FG_JCS_MAX_INPUT, "body", 1,
+                                 ref->sha256, &size, value, err);
     if (rc != FG_OK) {
         return rc;
     }

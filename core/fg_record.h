@@ -152,27 +152,27 @@ int fg_record_parse_canonical(fg_jcs_t *jcs, const unsigned char *text,
     fg_error_t *err);
 
 /*
- * The strict reading behind fg_record_parse_hashed(), for any JSON text
- * of at most max bytes (fg_call_body() reads request bodies with it):
- * canonicalize text, hashing the canonical bytes into md when h is not
- * NULL and counting them into *size (may be NULL), then parse it with
- * jansson (duplicates refused, NUL allowed, plus the json_loadb flags
- * given, e.g. JSON_DECODE_ANY).  what names the text in the size error
- * ("record", "body").  Returns FG_OK with *value the document, or the
- * error with err set and *value NULL.
- */
-/*
- * The first half of fg_record_parse_bounded(): read text strictly and
- * hash its canonical bytes, without building a document; the document
- * stays on jcs's tape for fg_jcs_node_*() (fg_call_body_view()).
+ * Read text[0..len) strictly (at most max bytes; what names it in the
+ * size error: "record", "body") and hash its canonical bytes into md when
+ * h is not NULL, counting them into *size (may be NULL), without building
+ * a document: the document stays on jcs's tape for fg_jcs_node_*()
+ * (fg_call_body_view()).
  */
 int fg_record_canon_bounded(fg_jcs_t *jcs, fg_sha256_t *h,
     const unsigned char *text, size_t len, size_t max, const char *what,
     unsigned char md[FG_SHA256_LEN], uint64_t *size, fg_error_t *err);
 
+/*
+ * fg_record_canon_bounded(), then the document as a jansson value built
+ * from the tape (fg_jcs_tree_json: what json_loadb() would give, read
+ * once): the reading behind fg_record_parse_hashed() and fg_call_body().
+ * any 0 wants an object or an array, any 1 takes any JSON value.
+ * Returns FG_OK with *value the document, or the error with err set and
+ * *value NULL.
+ */
 int fg_record_parse_bounded(fg_jcs_t *jcs, fg_sha256_t *h,
     const unsigned char *text, size_t len, size_t max, const char *what,
-    size_t flags, unsigned char md[FG_SHA256_LEN], uint64_t *size,
+    int any, unsigned char md[FG_SHA256_LEN], uint64_t *size,
     json_t **value, fg_error_t *err);
 
 
