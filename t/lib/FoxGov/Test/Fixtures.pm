@@ -10,6 +10,8 @@ package FoxGov::Test::Fixtures;
 use strict;
 use warnings;
 
+use IO::Socket::INET;
+
 use Cwd qw(abs_path);
 use Digest::SHA qw(sha256_hex hmac_sha256);
 use Exporter qw(import);
@@ -27,7 +29,7 @@ our @EXPORT_OK = qw(
     keygen mint_token build_bundle approve
     write_hs256_jwks sign_jwt verify_jwt decode_jwt token_claims
     forge_token @FORGE_KINDS
-    b64url b64url_decode public_pem key_info
+    b64url b64url_decode public_pem key_info free_port
 );
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
@@ -73,6 +75,16 @@ sub _slurp {
 
 ###########################################################################
 # Running commands
+
+# A loopback TCP port free now, for a server a test starts.
+sub free_port {
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Proto => 'tcp', ReuseAddr => 1)
+        or die "cannot bind a loopback port: $!";
+    my $p = $s->sockport;
+    close $s;
+    return $p;
+}
 
 sub foxgov_bin {
     return $ENV{FOXGOV_CLI} // "$ROOT/build/bin/foxgov";

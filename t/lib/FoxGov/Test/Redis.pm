@@ -8,6 +8,8 @@ package FoxGov::Test::Redis;
 use strict;
 use warnings;
 
+use FoxGov::Test::Fixtures qw(free_port);
+
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use JSON::PP;
@@ -28,15 +30,6 @@ sub new {
     }, $class;
     push @LIVE, $self;
     return $self;
-}
-
-sub free_port {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-                                  Proto => 'tcp', ReuseAddr => 1)
-        or die "cannot bind a loopback port: $!";
-    my $p = $s->sockport;
-    close $s;
-    return $p;
 }
 
 sub port { return $_[0]{port} }
