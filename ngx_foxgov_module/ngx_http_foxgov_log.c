@@ -36,12 +36,9 @@ ngx_http_foxgov_log_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_foxgov_get_ctx(r);
 
-    if (ctx == NULL || r != r->main || !ctx->recorded) {
-        return NGX_OK;
+    if (ctx != NULL && r == r->main) {
+        ngx_http_foxgov_call_record(r, ctx);
     }
-
-    ngx_http_foxgov_release_throttles(r, ctx);
-    ngx_http_foxgov_call_record(r, ctx);
 
     return NGX_OK;
 }
