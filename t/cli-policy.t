@@ -190,7 +190,7 @@ like($err, qr/policy\.json: rules\[0\] \(x\)/, 'naming the rule');
 # bundle test
 ($rc, $out, $err) = run('bundle', 'test', $b, '--keys', "$dir/k-EdDSA.jwks.json");
 is($rc, 0, 'the example bundle passes its own tests') or diag($out);
-like($out, qr/^13 passed, 0 failed/m, 'all 13 cases');
+like($out, qr/^15 passed, 0 failed/m, 'all 15 cases');
 
 my $failing = "$dir/failing";
 make_path("$failing/tests");
