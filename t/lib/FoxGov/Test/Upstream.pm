@@ -100,6 +100,7 @@ sub new {
         state    => $opts{state}
                     || dirname($opts{log}) . "/upstream-$opts{port}.state",
         keys     => \%keys,
+        keep_state => $opts{keep_state} ? 1 : 0,
         timeout  => $opts{timeout} || 10,
         max_conn_seconds => $opts{max_conn_seconds} || 120,
         pid      => undef,
@@ -289,6 +290,9 @@ sub reset_state {
 
 sub _seed_state {
     my ($self) = @_;
+    # keep_state: a state file left by an earlier run is carried on (the
+    # quickstart's ServiceNow keeps its incidents and numbering)
+    return if $self->{keep_state} && -s $self->{state};
     my %inc = map { $_->{sys_id} => { %$_ } } @SEED_INCIDENTS;
     my $st = { incidents => \%inc, next_number => 10003, slack_seq => 0 };
     sysopen(my $fh, $self->{state}, O_RDWR | O_CREAT, 0644)
@@ -919,6 +923,67 @@ sub _chat_tokens {
     return ($words + 7, $last_user);
 }
 
+# Structured output (response_format json_schema) named "incident_triage",
+# as the quickstart's triage agent (demo/itsm-triage) asks for it.
+sub _is_triage_request {
+    my ($b) = @_;
+    my $rf = $b->{response_format};
+    return ref $rf eq 'HASH' && ($rf->{type} // '') eq 'json_schema'
+        && ref $rf->{json_schema} eq 'HASH'
+        && ($rf->{json_schema}{name} // '') eq 'incident_triage';
+}
+
+# What the ServiceNow out-of-box categories and a service desk's groups
+# would make of an incident's words: the first rule whose pattern the text
+# matches decides.
+my @TRIAGE_RULES = (
+    [ qr/\b(?:e-?mail|outlook|exchange|smtp|mailbox)\b/i,
+      'software', 'Messaging' ],
+    [ qr/\b(?:vpn|network|wi-?fi|dns|router|switch|firewall)\b/i,
+      'network', 'Network Operations' ],
+    [ qr/\b(?:database|sql|postgres\w*|oracle|db)\b/i,
+      'database', 'Database Administration' ],
+    [ qr/\b(?:laptop|printer|monitor|keyboard|disk|hardware)\b/i,
+      'hardware', 'Hardware Support' ],
+);
+
+# The deterministic triage of an incident: a JSON object with summary,
+# category, priority, assignment_group and work_note, from the words of
+# the last user message.  Priority as ServiceNow derives it from impact
+# and urgency: an outage (urgency) of many users (impact) is 2 - High,
+# one of the two 3 - Moderate, neither 4 - Low.
+sub _triage_answer {
+    my ($text, $model) = @_;
+
+    my ($category, $group, $why) = ('inquiry', 'Service Desk', undef);
+    for my $r (@TRIAGE_RULES) {
+        if ($text =~ $r->[0]) {
+            ($category, $group, $why) = ($r->[1], $r->[2], lc $&);
+            last;
+        }
+    }
+    my $urgent = $text =~ /\b(?:down|outage|cannot|can't|not working|fail\w*)\b/i;
+    my $broad = $text =~ /\b(?:all|every\w*|office|team|site|users)\b/i;
+    my $priority = $urgent && $broad ? '2' : $urgent || $broad ? '3' : '4';
+
+    my ($short) = $text =~ /^Short description:\s*(.+)$/mi;
+    $short //= (split /\n/, $text)[0] // '';
+    $short =~ s/\s+/ /g;
+    $short = substr($short, 0, 120);
+
+    my %pname = (2 => 'High', 3 => 'Moderate', 4 => 'Low');
+    return $JSON->encode({
+        summary          => $short,
+        category         => $category,
+        priority         => $priority,
+        assignment_group => $group,
+        work_note        => "Triaged by $model: category $category, "
+            . "priority $priority - $pname{$priority}, assigned to $group"
+            . (defined $why ? " (the report mentions \"$why\")" : '')
+            . '.',
+    });
+}
+
 my @FILTER_OK = map { $_ => { filtered => JSON::PP::false, severity => 'safe' } }
     qw(hate self_harm sexual violence);
 
@@ -934,7 +999,8 @@ sub _openai_chat {
     }
 
     my ($ptok, $last) = _chat_tokens($msgs);
-    my $answer = _answer($last);
+    my $answer = _is_triage_request($b) ? _triage_answer($last, $model)
+                                        : _answer($last);
     my $id = 'chatcmpl-' . _b62(29);
     my $created = int time();
     my $fp = 'fp_' . substr(sha256_hex($model), 0, 10);
@@ -1604,7 +1670,9 @@ C<", ">; C<body> is the raw bytes (one character per byte).
 =head1 METHODS
 
 C<new(port =E<gt> N, log =E<gt> PATH, keys =E<gt> {...}, state =E<gt>
-PATH, timeout =E<gt> S, max_conn_seconds =E<gt> S)>; C<start> (dies if the
+PATH, keep_state =E<gt> 1, timeout =E<gt> S, max_conn_seconds =E<gt> S)>
+(C<keep_state>: a non-empty state file is carried on instead of seeded
+again, as the quickstart's ServiceNow keeps its incidents across runs); C<start> (dies if the
 port is taken or the server does not answer C<GET /mock/health> within
 C<timeout>, default 10 s); C<stop>; C<is_running>; C<port>; C<base_url>;
 C<credentials>; C<requests>; C<last_request>; C<wait_requests($n, $timeout)>;
@@ -1649,7 +1717,14 @@ C</v1/responses>, C</v1/embeddings>; other paths 404.
 
 Content is deterministic: the answer is C<"Summary: "> and the first 40
 characters of the last user message (whitespace collapsed;
-C<"(empty)"> when there is none); prompt/input tokens are the
+C<"(empty)"> when there is none), but for a chat completion asking for
+structured output named C<incident_triage> (C<response_format> of type
+C<json_schema>, as demo/itsm-triage does), answered with the JSON object
+C<{summary, category, priority, assignment_group, work_note}> derived from
+the words of the last user message (the first of the e-mail, network,
+database and hardware word lists it matches picks category and group,
+else C<inquiry> and the Service Desk; an outage word and a many-users
+word make priority 2, one of them 3, neither 4); prompt/input tokens are the
 whitespace-separated words of every message's content (and Anthropic's
 C<system>, and C<instructions> for responses) plus 7; completion/output
 tokens are the answer's words.  A stream sends one delta per word (words
