@@ -197,6 +197,18 @@ sub snapshot {
     return \%s;
 }
 my $before = snapshot();
+
+# the modes docs/ledger.md ("Files, permissions and rotation") gives
+sub mode { return (stat $_[0])[2] & 07777 }
+is(mode("$lib/ledger"), 0700, 'ledger/ 0700');
+is(mode("$lib/ledger/acme"), 0700, 'ledger/acme/ 0700');
+is(mode($ledger), 0600, 'ledger.jsonl 0600');
+is(mode("$lib/ledger/acme/checkpoints"), 0700, 'checkpoints/ 0700');
+is(scalar(grep { mode($_) != 0600 } glob "$lib/ledger/acme/checkpoints/*"),
+   0, 'each checkpoint 0600');
+my @spool = glob "$lib/spool/spool-*.fgs";
+is(scalar(grep { mode($_) != 0600 || (stat $_)[4] != $wuid } @spool), 0,
+   "the spool files: $wuser's, 0600");
 ok(scalar(grep { m{/ledger\.jsonl$} } keys %$before), 'snapshot: the ledger');
 ok(scalar(grep { m{/checkpoints/\d+\.checkpoint$} } keys %$before),
    'snapshot: its checkpoint');
@@ -307,7 +319,7 @@ ok(scalar(grep { m{/etc/logrotate\.d/} } @debian),
 
 my @never = qw(
     /var/lib/foxgov/ledger/acme/ledger.jsonl
-    /var/lib/foxgov/ledger/acme/checkpoints/12.checkpoint
+    /var/lib/foxgov/ledger/acme/checkpoints/00000000000000000012.checkpoint
     /var/lib/foxgov/ledger/.lock
     /var/lib/foxgov/spool/spool-4242.fgs
     /var/lib/foxgov/spool/spool-4242-1.fgs
