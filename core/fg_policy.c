@@ -45,20 +45,22 @@
 /* The input fields a match key names, in DecisionInput order. */
 enum {
     F_KIND = 0, F_TENANT_ID, F_WORKSPACE_ID, F_ENVIRONMENT, F_PRINCIPAL,
-    F_TOOL, F_ACTION, F_RISK, F_MODEL, F_PROVIDER, F_METHOD, F_HOST, F_PATH,
+    F_ACR, F_TOOL, F_ACTION, F_RISK, F_MODEL, F_PROVIDER, F_METHOD, F_HOST,
+    F_PATH,
     F_NFIELDS,
     F_BODY = F_NFIELDS
 };
 
 static const char  *fg_policy_fields[F_NFIELDS] = {
-    "kind", "tenant_id", "workspace_id", "environment", "principal",
+    "kind", "tenant_id", "workspace_id", "environment", "principal", "acr",
     "tool", "action", "risk", "model", "provider", "method", "host", "path"
 };
 
 /* Which exact key indexes a rule: the lowest rank (most selective). */
 static const int  fg_policy_rank[F_NFIELDS] = {
     /* kind */ 12, /* tenant_id */ 6, /* workspace_id */ 5,
-    /* environment */ 7, /* principal */ 3, /* tool */ 0, /* action */ 9,
+    /* environment */ 7, /* principal */ 3, /* acr */ 13, /* tool */ 0,
+    /* action */ 9,
     /* risk */ 11, /* model */ 1, /* provider */ 8, /* method */ 10,
     /* host */ 4, /* path */ 2
 };

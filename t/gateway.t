@@ -285,6 +285,26 @@ for my $src (['FoxGov-Auth', $tok], ['x-api-key', $tok], ['api-key', $tok]) {
     is($r->{json}{error}{code}, 'step_up_required', 'step-up: code');
     my $rc = check_records($r, 'step-up', decision => 'REQUIRE_STEP_UP');
     is($rc->{decision}{acr_values}, 'urn:foxgov:acr:mfa', 'step-up: acr');
+    is_deeply($rc->{decision}{rule_ids}, [ 'allow-github', 'step-up-github' ],
+              'step-up: the rules that counted');
+
+    # the client steps up: a token with the acr the rule asked for
+    my $mfa = $g->token(acr => 'urn:foxgov:acr:mfa');
+    $r = $g->request(POST => '/github/', token => $mfa,
+        body => { a => 1 });
+    is($r->{status}, 200, 'stepped up: the call is forwarded')
+        or diag($r->{raw});
+    is($r->{json}{path}, '/mock/echo', 'stepped up: the upstream got it');
+    $rc = check_records($r, 'stepped up', decision => 'ALLOW');
+    is($rc->{decision}{input}{acr}, 'urn:foxgov:acr:mfa',
+       'stepped up: the acr is in the decision input');
+    is_deeply($rc->{decision}{rule_ids}, [ 'allow-github' ],
+              'stepped up: only the ALLOW counted');
+
+    # another acr is not the one asked for
+    $r = $g->request(POST => '/github/repos/x',
+        token => $g->token(acr => 'urn:foxgov:acr:pwd'), body => { a => 1 });
+    is($r->{status}, 401, 'a weaker acr is asked again');
 }
 
 # ----------------------------------------------------- HITL, approval

@@ -628,6 +628,44 @@ one(const char *match, const json_t *in)
 }
 
 
+/* REQUIRE_STEP_UP is satisfied by the token's acr: the rule names the
+ * callers it asks with an "acr" condition, a missing acr among them. */
+static void
+test_step_up_acr(void **state)
+{
+    static const char  *policy =
+        "{\"rules\":["
+        "{\"id\":\"allow\",\"match\":{\"kind\":\"tool\"},"
+        "\"decision\":\"ALLOW\"},"
+        "{\"id\":\"mfa\",\"match\":{\"risk\":\"high\","
+        "\"acr\":{\"not_in\":[\"urn:foxgov:acr:mfa\"]}},"
+        "\"decision\":\"REQUIRE_STEP_UP\","
+        "\"acr_values\":\"urn:foxgov:acr:mfa\"}]}";
+    json_t         *in = base_input();
+    fg_decision_t   d;
+
+    (void) state;
+
+    /* no acr: asked */
+    assert_int_equal(decide_at(policy, in, NOW, &d),
+                     FG_DECISION_REQUIRE_STEP_UP);
+    json_object_set_new(in, "acr", json_string("urn:foxgov:acr:pwd"));
+    assert_int_equal(decide(policy, in), FG_DECISION_REQUIRE_STEP_UP);
+
+    /* the acr asked for: the other rules decide */
+    json_object_set_new(in, "acr", json_string("urn:foxgov:acr:mfa"));
+    assert_int_equal(decide_at(policy, in, NOW, &d), FG_DECISION_ALLOW);
+    assert_int_equal(d.nrule_ids, 1);
+
+    /* an exact acr is an indexed key like any other */
+    assert_true(one("{\"acr\":\"urn:foxgov:acr:mfa\"}", in));
+    assert_false(one("{\"acr\":\"urn:foxgov:acr:pwd\"}", in));
+    assert_true(one("{\"acr\":{\"exists\":true}}", in));
+
+    json_decref(in);
+}
+
+
 static void
 test_body_predicates(void **state)
 {
@@ -1258,6 +1296,7 @@ main(void)
         cmocka_unit_test(test_precedence_pairs),
         cmocka_unit_test(test_exceptions),
         cmocka_unit_test(test_throttle),
+        cmocka_unit_test(test_step_up_acr),
         cmocka_unit_test(test_approval),
         cmocka_unit_test(test_body_predicates),
         cmocka_unit_test(test_glob_regex),

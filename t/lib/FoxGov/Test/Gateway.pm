@@ -45,7 +45,11 @@ sub standard_policy {
               decision => 'REQUIRE_HITL' },
             { id => 'allow-slack', match => { tool => 'slack.chat' },
               decision => 'ALLOW' },
-            { id => 'step-up-github', match => { tool => 'github.repo' },
+            { id => 'allow-github', match => { tool => 'github.repo' },
+              decision => 'ALLOW' },
+            # asks every caller whose token has not the MFA acr
+            { id => 'step-up-github', match => { tool => 'github.repo',
+                acr => { not_in => [ 'urn:foxgov:acr:mfa' ] } },
               decision => 'REQUIRE_STEP_UP',
               acr_values => 'urn:foxgov:acr:mfa' },
             { id => 'throttle-ws', match => { workspace_id => 'ws-throttle' },
