@@ -42,6 +42,7 @@
 #define NGX_HTTP_FOXGOV_REDIS_BACKOFF_MIN   100         /* ms */
 #define NGX_HTTP_FOXGOV_REDIS_BACKOFF_MAX   5000        /* ms */
 #define NGX_HTTP_FOXGOV_DRAIN_BATCH         256
+#define NGX_HTTP_FOXGOV_ADOPT_EVERY         1000        /* ms */
 #define NGX_HTTP_FOXGOV_STREAM_MAX          (sizeof("foxgov:ev:{}") \
                                              + FG_TENANT_ID_MAX)
 
@@ -81,6 +82,7 @@ typedef struct {
     ngx_msec_t                     backoff;
     ngx_event_t                    timeout;     /* connect, or a reply */
     ngx_event_t                    flush;       /* sync the spool */
+    ngx_event_t                    adopt;       /* look for left spools */
     ngx_connection_t               dummy;       /* the timers' data */
 
     ngx_uint_t                     inflight;    /* direct XADDs waiting */
@@ -91,6 +93,8 @@ typedef struct {
 
     fg_spool_t                    *spool;
     u_char                         spool_path[NGX_MAX_PATH];
+    ngx_str_t                      spool_dir;
+    uint64_t                       spool_max;
 
     ngx_http_foxgov_wait_t        *waiting;     /* the call emitting now */
 } ngx_http_foxgov_transport_t;
@@ -116,6 +120,7 @@ static ngx_int_t ngx_http_foxgov_spool_create(
 static void ngx_http_foxgov_spool_put(ngx_http_foxgov_transport_t *t,
     fg_record_type_t type, const char *tenant, size_t tenant_len,
     const char *hash, const u_char *rec, size_t len);
+static uint64_t ngx_http_foxgov_spool_adopt(ngx_http_foxgov_transport_t *t);
 
 
 /* ============================================================ config */
@@ -1204,23 +1209,28 @@ ngx_http_foxgov_redis_wait_cancel(ngx_http_foxgov_wait_t *w)
 
 /* ===================================================== worker start */
 
-/* Move the entries of spool files no live worker holds into ours. */
-static void
-ngx_http_foxgov_spool_adopt(ngx_http_foxgov_transport_t *t,
-    ngx_str_t *dir)
+/*
+ * Move the entries of spool files no live worker holds into ours; a file
+ * whose records do not fit in ours is left for later.  Returns the number
+ * of records adopted.
+ */
+static uint64_t
+ngx_http_foxgov_spool_adopt(ngx_http_foxgov_transport_t *t)
 {
     DIR               *d;
     struct dirent     *de;
     fg_spool_t        *other;
     fg_spool_entry_t   e;
     fg_error_t         err;
-    uint64_t           torn, n;
+    uint64_t           torn, n, all;
     u_char             path[NGX_MAX_PATH], *p;
     int                rc;
 
-    d = opendir((char *) dir->data);
+    all = 0;
+
+    d = opendir((char *) t->spool_dir.data);
     if (d == NULL) {
-        return;
+        return 0;
     }
 
     while ((de = readdir(d)) != NULL) {
@@ -1232,7 +1242,8 @@ ngx_http_foxgov_spool_adopt(ngx_http_foxgov_transport_t *t,
             continue;
         }
 
-        p = ngx_snprintf(path, sizeof(path) - 1, "%V/%s", dir, de->d_name);
+        p = ngx_snprintf(path, sizeof(path) - 1, "%V/%s", &t->spool_dir,
+                         de->d_name);
         *p = '\0';
 
         if (ngx_strcmp(path, t->spool_path) == 0) {
@@ -1255,6 +1266,17 @@ ngx_http_foxgov_spool_adopt(ngx_http_foxgov_transport_t *t,
                           "bytes was cut", path, torn);
         }
 
+        if (fg_spool_bytes(t->spool) + fg_spool_bytes(other)
+            - FG_SPOOL_MAGIC_LEN > t->spool_max)
+        {
+            ngx_log_error(NGX_LOG_WARN, t->log, 0,
+                          "foxgov: spool %s not adopted yet: its records "
+                          "do not fit in spool %s now", path,
+                          t->spool_path);
+            fg_spool_close(other);
+            continue;
+        }
+
         n = 0;
         while ((rc = fg_spool_next(other, &e, &err)) == FG_OK) {
             if (fg_spool_append(t->spool, &e, &err) != FG_OK) {
@@ -1263,11 +1285,15 @@ ngx_http_foxgov_spool_adopt(ngx_http_foxgov_transport_t *t,
             n++;
         }
 
+        all += n;
+
         if (rc == FG_SPOOL_MORE && fg_spool_sync(t->spool, &err) == FG_OK) {
             unlink((char *) path);
-            ngx_log_error(NGX_LOG_NOTICE, t->log, 0,
-                          "foxgov: adopted %uL records from spool %s", n,
-                          path);
+            if (n > 0) {
+                ngx_log_error(NGX_LOG_NOTICE, t->log, 0,
+                              "foxgov: adopted %uL records from spool %s",
+                              n, path);
+            }
         } else {
             ngx_log_error(NGX_LOG_ALERT, t->log, 0,
                           "foxgov: spool %s not adopted: %s", path, err.msg);
@@ -1277,6 +1303,38 @@ ngx_http_foxgov_spool_adopt(ngx_http_foxgov_transport_t *t,
     }
 
     closedir(d);
+
+    return all;
+}
+
+
+/*
+ * A worker that exits while Redis has not acknowledged everything (a
+ * reload, the WINCH of a binary upgrade, Redis away) leaves its spool
+ * file to the workers that run on, which may all have started before it
+ * exited.  So each worker looks for such files every second, while it is
+ * connected and its own spool is empty, and adopts and drains them as a
+ * starting worker does.
+ */
+static void
+ngx_http_foxgov_spool_adopt_handler(ngx_event_t *ev)
+{
+    ngx_connection_t             *c = ev->data;
+    ngx_http_foxgov_transport_t  *t = c->data;
+
+    if (t->exiting || ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    if (t->connected && t->ac != NULL && t->draining == 0
+        && fg_spool_entries(t->spool) == 0
+        && ngx_http_foxgov_spool_adopt(t) > 0)
+    {
+        fg_spool_rewind(t->spool);
+        ngx_http_foxgov_redis_drain(t);
+    }
+
+    ngx_add_timer(&t->adopt, NGX_HTTP_FOXGOV_ADOPT_EVERY);
 }
 
 
@@ -1368,6 +1426,12 @@ ngx_http_foxgov_redis_start(ngx_cycle_t *cycle,
     t->flush.handler = ngx_http_foxgov_spool_flush;
     t->flush.data = &t->dummy;
     t->flush.log = t->log;
+    t->adopt.handler = ngx_http_foxgov_spool_adopt_handler;
+    t->adopt.data = &t->dummy;
+    t->adopt.log = t->log;
+    t->adopt.cancelable = 1;
+    t->spool_dir = fmcf->spool_dir;
+    t->spool_max = fmcf->spool_max;
 
     if (ngx_http_foxgov_spool_create(t, &fmcf->spool_dir, fmcf->spool_max)
         != NGX_OK)
@@ -1375,11 +1439,13 @@ ngx_http_foxgov_redis_start(ngx_cycle_t *cycle,
         return NGX_ERROR;
     }
 
-    ngx_http_foxgov_spool_adopt(t, &fmcf->spool_dir);
+    (void) ngx_http_foxgov_spool_adopt(t);
 
     ngx_http_foxgov_transport = t;
 
     ngx_http_foxgov_redis_connect(t);
+
+    ngx_add_timer(&t->adopt, NGX_HTTP_FOXGOV_ADOPT_EVERY);
 
     return NGX_OK;
 }
