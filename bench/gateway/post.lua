@@ -5,6 +5,8 @@
 --   BENCH_BODY_FILE    the request body (bench/gateway/request.json)
 --   BENCH_TOKEN_FILE   the caller token, sent as Authorization: Bearer
 --   BENCH_TRACEPARENT  a W3C traceparent the gateway continues
+--   BENCH_HEADERS_FILE optional: more headers, one "Name: value" a line
+--                      (bench/report/run: Portkey's provider headers)
 local function slurp(path)
    local f = assert(io.open(path, "rb"), "cannot open " .. tostring(path))
    local s = f:read("*a")
@@ -19,3 +21,11 @@ wrk.body = slurp(os.getenv("BENCH_BODY_FILE"))
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. token
 wrk.headers["traceparent"] = os.getenv("BENCH_TRACEPARENT")
+
+local extra = os.getenv("BENCH_HEADERS_FILE")
+if extra and extra ~= "" then
+   for line in slurp(extra):gmatch("[^\r\n]+") do
+      local name, value = line:match("^([^:]+):%s*(.*)$")
+      if name then wrk.headers[name] = value end
+   end
+end
