@@ -117,7 +117,7 @@ static void ngx_http_foxgov_wait_answered(ngx_http_foxgov_wait_t *w,
     ngx_uint_t acked);
 static ngx_int_t ngx_http_foxgov_spool_create(
     ngx_http_foxgov_transport_t *t, ngx_str_t *dir, uint64_t max);
-static void ngx_http_foxgov_spool_put(ngx_http_foxgov_transport_t *t,
+static ngx_int_t ngx_http_foxgov_spool_put(ngx_http_foxgov_transport_t *t,
     fg_record_type_t type, const char *tenant, size_t tenant_len,
     const char *hash, const u_char *rec, size_t len);
 static uint64_t ngx_http_foxgov_spool_adopt(ngx_http_foxgov_transport_t *t);
@@ -815,7 +815,7 @@ ngx_http_foxgov_redis_on_sent(redisAsyncContext *ac, void *r, void *data)
                           reply->str);
         }
         /* not acknowledged: kept, to be sent again from the spool */
-        ngx_http_foxgov_spool_put(t, s->type, s->tenant, s->tenant_len,
+        (void) ngx_http_foxgov_spool_put(t, s->type, s->tenant, s->tenant_len,
                                   s->hash, s->record, s->len);
     }
 
@@ -959,7 +959,12 @@ ngx_http_foxgov_spool_flush(ngx_event_t *ev)
 }
 
 
-static void
+/*
+ * Append a record to the spool.  NGX_ERROR when it could not be kept (a
+ * full spool, a full disk): it is then logged at alert and counted as
+ * failed, and the caller refuses the call if it has not been forwarded.
+ */
+static ngx_int_t
 ngx_http_foxgov_spool_put(ngx_http_foxgov_transport_t *t,
     fg_record_type_t type, const char *tenant, size_t tenant_len,
     const char *hash, const u_char *rec, size_t len)
@@ -981,7 +986,7 @@ ngx_http_foxgov_spool_put(ngx_http_foxgov_transport_t *t,
                       "foxgov: a %s record (%s) is neither in redis nor in "
                       "the spool: %s", fg_record_type_name(type), hash,
                       t->spool == NULL ? "no spool" : err.msg);
-        return;
+        return NGX_ERROR;
     }
 
     ngx_http_foxgov_metrics_add(NGX_HTTP_FOXGOV_METRIC_SPOOLED);
@@ -999,6 +1004,8 @@ ngx_http_foxgov_spool_put(ngx_http_foxgov_transport_t *t,
         /* one fsync for every record of this turn of the event loop */
         ngx_post_event(&t->flush, &ngx_posted_events);
     }
+
+    return NGX_OK;
 }
 
 
@@ -1022,6 +1029,7 @@ ngx_http_foxgov_redis_send(ngx_log_t *log, fg_record_type_t type,
     const ngx_str_t *tenant, const char *hash, const u_char *rec,
     size_t len)
 {
+    ngx_int_t                     rc;
     ngx_http_foxgov_sent_t       *s;
     ngx_http_foxgov_transport_t  *t = ngx_http_foxgov_transport;
 
@@ -1033,24 +1041,27 @@ ngx_http_foxgov_redis_send(ngx_log_t *log, fg_record_type_t type,
         return NGX_ERROR;
     }
 
+    /*
+     * A record that is neither sent nor spooled is NGX_ERROR: the caller
+     * does not forward a call whose AuthContext or decision is lost.
+     */
+
     if (!ngx_http_foxgov_redis_direct(t)) {
         /* behind what the spool holds, in order */
-        ngx_http_foxgov_spool_put(t, type, (char *) tenant->data,
-                                  tenant->len, hash, rec, len);
         if (t->waiting != NULL) {
             t->waiting->failed = 1;     /* not acknowledged: strict 503 */
         }
-        return NGX_OK;
+        return ngx_http_foxgov_spool_put(t, type, (char *) tenant->data,
+                                         tenant->len, hash, rec, len);
     }
 
     s = ngx_alloc(sizeof(ngx_http_foxgov_sent_t) + len, log);
     if (s == NULL) {
-        ngx_http_foxgov_spool_put(t, type, (char *) tenant->data,
-                                  tenant->len, hash, rec, len);
         if (t->waiting != NULL) {
             t->waiting->failed = 1;
         }
-        return NGX_OK;
+        return ngx_http_foxgov_spool_put(t, type, (char *) tenant->data,
+                                         tenant->len, hash, rec, len);
     }
 
     s->wait = t->waiting;
@@ -1067,13 +1078,13 @@ ngx_http_foxgov_redis_send(ngx_log_t *log, fg_record_type_t type,
                                    ngx_http_foxgov_redis_on_sent, s)
         != NGX_OK)
     {
-        ngx_http_foxgov_spool_put(t, type, s->tenant, s->tenant_len,
-                                  s->hash, s->record, len);
         if (s->wait != NULL) {
             s->wait->failed = 1;
         }
+        rc = ngx_http_foxgov_spool_put(t, type, s->tenant, s->tenant_len,
+                                       s->hash, s->record, len);
         ngx_free(s);
-        return NGX_OK;
+        return rc;
     }
 
     t->inflight++;
