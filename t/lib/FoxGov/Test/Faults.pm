@@ -206,7 +206,7 @@ sub master {
 # calls are made or the deadline passes; one line a call in $out:
 # "kind status execution-id" ("kind ERR -" when no answer came).
 sub _client {
-    my ($self, $i, $out, $stop, $max, $deadline) = @_;
+    my ($self, $i, $out, $stop, $max, $deadline, $pace) = @_;
 
     my $port = $self->nginx->port(8080);
     my @kinds = @{ $self->{kinds} };
@@ -231,7 +231,7 @@ sub _client {
         } else {
             print {$fh} "$kind ERR -\n";
         }
-        sleep 0.01;
+        sleep $pace;
     }
     close $fh;
 }
@@ -262,6 +262,20 @@ sub _http {
     return length $resp ? $resp : undef;
 }
 
+# One call of $kind from the test itself, counted with the load $name's
+# answers (so its records are expected in the ledger too): its status.
+sub probe {
+    my ($self, $name, $kind) = @_;
+    my ($tenant, $path, $body) = @{ $KIND{$kind // 'model'} };
+    my $r = $self->{gateway}->request(POST => $path,
+        token => $self->{tokens}{$tenant}, body => $body, timeout => 30);
+    open my $fh, '>>', "$self->{dir}/load-$name-probe.out" or die $!;
+    printf {$fh} "%s %s %s\n", $kind // 'model', $r->{status} || 'ERR',
+        $r->{headers}{'foxgov-execution-id'} // '-';
+    close $fh;
+    return $r->{status};
+}
+
 # The answers so far: a list of [kind, status, execution id].
 sub _answers {
     my ($self, $name) = @_;
@@ -279,14 +293,16 @@ sub _answers {
 
 # load(name => N, clients => 4, before => answers before the fault,
 # fault => sub { $load->wait_more(N) ... }, after => answers after the
-# fault returned, max => calls a client at most, timeout => s).  Returns
+# fault returned, max => calls a client at most (1000), pace => seconds
+# between a client's calls (0.01), timeout => s (50)).  Returns
 # a load object for check().
 sub load {
     my ($self, %o) = @_;
 
     my $name = $o{name} // 'load';
     my $clients = $o{clients} // 4;
-    my $max = $o{max} // 400;
+    my $max = $o{max} // 1000;
+    my $pace = $o{pace} // 0.01;
     my $stop = "$self->{dir}/load-$name.stop";
     my $t0 = time();
     my $deadline = $t0 + ($o{timeout} // 50);
@@ -297,7 +313,7 @@ sub load {
         die "fork: $!" unless defined $pid;
         if ($pid == 0) {
             $self->_client($i, "$self->{dir}/load-$name-$i.out", $stop,
-                           $max, $deadline);
+                           $max, $deadline, $pace);
             POSIX::_exit(0);
         }
         push @pids, $pid;
@@ -305,14 +321,14 @@ sub load {
 
     my $load = FoxGov::Test::Faults::Load->new($self, $name, $deadline);
 
-    $load->wait_more($o{before} // 40);
+    ok($load->wait_more($o{before} // 40), "$name: load before the fault");
     if ($o{fault}) {
         my $f0 = time();
         $o{fault}->($load);
         $load->{fault_seconds} = time() - $f0;
         $load->mark;
     }
-    $load->wait_more($o{after} // 40);
+    ok($load->wait_more($o{after} // 40), "$name: load after the fault");
 
     open my $s, '>', $stop or die "$stop: $!";
     close $s;
