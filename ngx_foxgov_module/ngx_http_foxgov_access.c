@@ -37,8 +37,10 @@ typedef struct {
     ngx_table_elt_t   *tracestate[FG_TRACESTATE_MEMBERS];
     ngx_uint_t         ntracestate;
     ngx_table_elt_t   *labels;
+    ngx_uint_t         nlabels;
     ngx_table_elt_t   *approval;
     ngx_table_elt_t   *idempotency;
+    ngx_uint_t         nidempotency;
 } ngx_http_foxgov_headers_t;
 
 
@@ -343,6 +345,25 @@ ngx_http_foxgov_begin(ngx_http_request_t *r, ngx_http_foxgov_loc_conf_t *flcf,
                            hs.ntraceparent ? "an invalid" : "no");
     }
 
+    /*
+     * One field each: of several, a record would hold one while the
+     * upstream is sent them all (Idempotency-Key passes as sent).
+     */
+
+    if (hs.nlabels > 1) {
+        return ngx_http_foxgov_gate_refuse(r, ctx, NULL, "schema", "fail",
+                           NGX_HTTP_BAD_REQUEST, "invalid_labels",
+                           "schema gate: FoxGov-Labels is sent %ui times, "
+                           "at most once is allowed", hs.nlabels);
+    }
+
+    if (hs.nidempotency > 1) {
+        return ngx_http_foxgov_gate_refuse(r, ctx, NULL, "schema", "fail",
+                           NGX_HTTP_BAD_REQUEST, "invalid_idempotency_key",
+                           "schema gate: Idempotency-Key is sent %ui times, "
+                           "at most once is allowed", hs.nidempotency);
+    }
+
     if (fg_labels_parse(hs.labels ? (char *) hs.labels->value.data : "",
                         hs.labels ? hs.labels->value.len : 0, &ctx->labels,
                         &err)
@@ -450,12 +471,14 @@ ngx_http_foxgov_scan_headers(ngx_http_request_t *r,
 
         } else if (ngx_http_foxgov_header_is(&h[i], "foxgov-labels")) {
             hs->labels = &h[i];
+            hs->nlabels++;
 
         } else if (ngx_http_foxgov_header_is(&h[i], "foxgov-approval")) {
             hs->approval = &h[i];
 
         } else if (ngx_http_foxgov_header_is(&h[i], "idempotency-key")) {
             hs->idempotency = &h[i];
+            hs->nidempotency++;
         }
 
         if (rank < best) {

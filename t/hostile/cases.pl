@@ -610,6 +610,28 @@ return sub {
             [ '257 bytes', 'i' x 257 ], [ 'a space inside', 'a b' ],
             [ 'not ASCII', "caf\xC3\xA9" ], [ 'empty', '' ];
     }
+    # one field each, or the record would hold one of what was sent
+    push @t,
+      { cat => 'header', name => 'labels: sent twice',
+        headers => [ [ 'FoxGov-Labels' => 'team=a' ],
+                     [ 'FoxGov-Labels' => 'ticket=b' ] ], body => chat(),
+        expect => { %$lab, message => qr/sent 2 times/ } },
+      { cat => 'header', name => 'Idempotency-Key (tool): sent twice',
+        path => '/api/chat.postMessage', body => '{"text":"hi"}',
+        headers => [ [ 'Idempotency-Key' => 'key-1' ],
+                     [ 'Idempotency-Key' => 'key-2' ] ],
+        expect => { %$idem, message => qr/sent 2 times/ } },
+      { cat => 'header', name => 'Idempotency-Key (model): sent three times',
+        body => chat(), headers => [ map { [ 'Idempotency-Key' => "k$_" ] }
+                                     1 .. 3 ],
+        expect => { %$idem, message => qr/sent 3 times/ } },
+      { cat => 'header', name => 'control: one Idempotency-Key is recorded',
+        path => '/api/chat.postMessage', body => '{"text":"hi"}',
+        headers => [ [ 'Idempotency-Key' => 'key-1' ] ],
+        expect => fwd(records => sub {
+            die "idempotency_key $_[2]{idempotency_key}\n"
+                unless $_[2]{idempotency_key} eq 'key-1' }) };
+
     push @t,
       { cat => 'header', name => 'header: line over the header buffers',
         headers => [ [ 'X-Big' => 'b' x 40000 ] ], body => chat(),
