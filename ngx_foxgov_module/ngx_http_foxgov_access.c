@@ -371,7 +371,7 @@ ngx_http_foxgov_begin(ngx_http_request_t *r, ngx_http_foxgov_loc_conf_t *flcf,
     {
         return ngx_http_foxgov_gate_refuse(r, ctx, NULL, "schema", "fail",
                            NGX_HTTP_BAD_REQUEST, "invalid_labels",
-                           "schema gate: FoxGov-Labels: %s", err.msg);
+                           "schema gate: %s", err.msg);
     }
 
     if (hs.idempotency != NULL) {
