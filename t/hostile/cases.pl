@@ -210,6 +210,8 @@ return sub {
         body => chat(extra => ',"max_tokens":' . ('9' x 40)),
         expect => rec(400, 'invalid_request',
                       message => qr/integer beyond 64 bits/) },
+      { cat => 'json', name => 'control: a 40-digit integer nothing reads',
+        body => chat(extra => ',"seed":' . ('9' x 40)), expect => fwd() },
       { cat => 'json', name => 'max_tokens 4096.0000000000001',
         body => chat(extra => ',"max_tokens":4096.000000000001'),
         expect => rec(403, 'policy_denied') },
