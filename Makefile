@@ -118,19 +118,39 @@ test-asan: all
 
 # ------------------------------------------------------------------- fuzz
 
+# The core is compiled once with the sanitizers and libFuzzer's coverage
+# (fuzzer-no-link) into build/fuzz/obj/; each target links it.
+FUZZ_SAN    := address,undefined
 FUZZ_CFLAGS := -std=c99 -D_GNU_SOURCE -g -O1 -Icore -Ibuild/gen \
-               -fsanitize=fuzzer,address,undefined \
+               -fsanitize=fuzzer-no-link,$(FUZZ_SAN) \
                -fno-sanitize-recover=undefined
+FUZZ_OBJS   := $(CORE_SRCS:core/%.c=$(B)/fuzz/obj/core/%.o) \
+               $(B)/fuzz/obj/gen/fg_schemas_embedded.o
 
-$(B)/fuzz/%: fuzz/%.c $(CORE_SRCS) $(B)/gen/fg_schemas_embedded.c
+$(B)/fuzz/obj/core/%.o: core/%.c
 	@mkdir -p $(@D)
-	$(CLANG) $(FUZZ_CFLAGS) $< $(CORE_SRCS) \
-	    $(B)/gen/fg_schemas_embedded.c $(LIBS) -lm -o $@
+	$(CLANG) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/fuzz/obj/gen/fg_schemas_embedded.o: $(B)/gen/fg_schemas_embedded.c
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(B)/fuzz/obj/fuzz_%.o: fuzz/fuzz_%.c
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/fuzz/fuzz_%: $(B)/fuzz/obj/fuzz_%.o $(FUZZ_OBJS)
+	$(CLANG) -fsanitize=fuzzer,$(FUZZ_SAN) $< $(FUZZ_OBJS) \
+	    $(LIBS) -lm -o $@
 
 fuzz-build: $(FUZZ_BINS)
 
+# every target FUZZ_SECONDS (tests/run-fuzz: runs, execs/s, cov, ft,
+# corpus size per target; exit 1 on a crash, leak or timeout)
 fuzz: fuzz-build
 	@sh tests/run-fuzz $(FUZZ_SECONDS) $(FUZZ_BINS)
+
+-include $(wildcard $(B)/fuzz/obj/*.d $(B)/fuzz/obj/*/*.d)
 
 # ------------------------------------------------------------------ bench
 
