@@ -243,7 +243,7 @@ sub concurrently {
 # lingering close (nginx waiting for a body it refused) is not counted as
 # the time to answer.
 sub exchange {
-    my ($port, $raw, $timeout, $linger) = @_;
+    my ($port, $raw, $timeout, $linger, $pieces) = @_;
 
     local $SIG{PIPE} = 'IGNORE';
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
@@ -255,14 +255,21 @@ sub exchange {
     while ($off < length $raw) {
         my $left = $deadline - time();
         last if $left <= 0 || !IO::Select->new($s)->can_write($left);
-        my $n = syswrite($s, $raw, length($raw) - $off, $off);
+        # a slow client: the request in $pieces parts, 50 ms apart
+        my $len = length($raw) - $off;
+        if ($pieces && $pieces > 1) {
+            my $part = int(length($raw) / $pieces) + 1;
+            $len = $part if $len > $part;
+            sleep 0.05 if $off > 0;
+        }
+        my $n = syswrite($s, $raw, $len, $off);
         last unless $n;
         $off += $n;
         # nginx may answer before it reads everything (413, 400)
         last if IO::Select->new($s)->can_read(0);
     }
 
-    my $resp = '';
+    my ($resp, $extra) = ('', '');
     my $sel = IO::Select->new($s);
     while (1) {
         my $left = $deadline - time();
@@ -274,15 +281,19 @@ sub exchange {
         next if $i < 0;
         my $head = substr($resp, 0, $i);
         my $body = substr($resp, $i + 4);
+        my $end;
         if ($head =~ /^content-length:\s*(\d+)/mi) {
-            last if length $body >= $1;
+            $end = $i + 4 + $1 if length $body >= $1;
         } elsif ($head =~ /^transfer-encoding:\s*chunked/mi) {
-            last if $body =~ /(?:^|\r\n)0\r\n\r\n\z/;
+            $end = $i + 4 + $+[0] if $body =~ /(?:^|\r\n)0\r\n\r\n/;
         }
+        next unless defined $end;
+        # what follows the first answer (a pipelined request's answer)
+        $extra = substr($resp, $end, length($resp) - $end, '');
+        last;
     }
     # on a connection kept alive: whatever else comes (a second answer
     # would be a request smuggled in a body the gateway did not read)
-    my $extra = '';
     if ($linger) {
         my $end = time() + $linger;
         while ((my $left = $end - time()) > 0) {
@@ -391,11 +402,14 @@ sub run {
         my $before = _upstream_count($g);
 
         my $t0 = time();
+        my $then = $case->{then};
+        $raw .= build($then, $c) if $then;
         my ($resp, $extra) = exchange($port, $raw, 10,
-                                      $case->{keepalive} ? 0.5 : 0);
+                                      $case->{keepalive} ? 0.5 : 0,
+                                      $case->{slow});
         my $r = parse_response($resp);
         is($extra, '', "$n: one answer on the connection kept alive")
-            if $case->{keepalive};
+            if $case->{keepalive} && !$then;
         my $took = time() - $t0;
         my $h = $r->{headers};
         my $exec = $h->{'foxgov-execution-id'};
@@ -446,10 +460,35 @@ sub run {
         ok(!(grep { index($r->{raw}, $_) >= 0 } @sent),
            "$n: the answer quotes no token");
 
+        # a second request pipelined behind it on the same connection:
+        # answered on its own, nothing of the first one's call carried over
+        if ($then) {
+            my $r2 = parse_response($extra);
+            my $e2 = $then->{expect};
+            my $exec2 = $r2->{headers}{'foxgov-execution-id'};
+            is($r2->{status}, $e2->{status},
+               "$n: the pipelined request: $e2->{status}");
+            is(ref(($r2->{json} // {})->{error}) ? $r2->{json}{error}{code}
+               : undef, $e2->{code}, "$n: the pipelined request's code");
+            ok(!defined $exec2 || !defined $exec || $exec2 ne $exec,
+               "$n: the pipelined request is a call of its own");
+            my $case2 = { name => "$n (pipelined)", expect => $e2 };
+            if (($e2->{evidence} // 'none') ne 'none') {
+                push @recorded, [ $case2, $r2, $exec2 ];
+                $tenant_of{ $exec2 // '' } = $e2->{tenant} // 'acme';
+            } else {
+                push @unrecorded, [ $case2, $r2, $exec2 ];
+            }
+            $case_of{$exec2} = "$n (pipelined)" if defined $exec2;
+        }
+
         my $fwd = ($e->{evidence} // '') eq 'forwarded';
+        my $nfwd = ($fwd ? 1 : 0)
+            + ($then && ($then->{expect}{evidence} // '') eq 'forwarded'
+               ? 1 : 0);
         my $after = _upstream_count($g);
-        is($after - $before, $fwd ? 1 : 0,
-           "$n: " . ($fwd ? 'forwarded once' : 'nothing forwarded'));
+        is($after - $before, $nfwd,
+           "$n: " . ($nfwd ? "forwarded $nfwd" : 'nothing forwarded'));
 
         if (($e->{evidence} // 'none') ne 'none') {
             push @recorded, [ $case, $r, $exec ];

@@ -28,6 +28,7 @@
 use strict;
 use warnings;
 
+use Digest::SHA qw(sha256_hex);
 use FoxGov::Test::Fixtures qw(:all);
 
 my $SYS = $Hostile::SYS_ID;
@@ -338,6 +339,67 @@ return sub {
                                     =~ s/\n/\\n/gr) . '"}' },
         expect => rec(403, 'credential_unavailable', decision => 'ALLOW',
                       tenant => 'beta') };
+
+    # pipelined on one connection: each request is a call of its own
+    my $ka = sub { my %o = @_; { keepalive => 1, body => chat(), %o } };
+    push @t,
+      { cat => 'pipeline', name => 'pipeline: a 401, then a good call',
+        %{ $ka->(token => 'x.y.z') },
+        expect => none(401, 'invalid_token'),
+        then => { %{ $ka->() }, expect => fwd() } },
+      { cat => 'pipeline', name => 'pipeline: a good call, then no token',
+        %{ $ka->() }, expect => fwd(),
+        then => { %{ $ka->(token => undef) },
+                  expect => none(401, 'missing_token') } },
+      { cat => 'pipeline', name => 'pipeline: a good call, then a forged '
+        . 'token', %{ $ka->() }, expect => fwd(),
+        then => { %{ $ka->(token => sub { $_[0]->forge('expired') }) },
+                  expect => none(401, 'invalid_token') } },
+      { cat => 'pipeline', name => 'pipeline: acme, then beta on acme\'s '
+        . 'credential', %{ $ka->(path => '/iso/v1/chat/completions') },
+        expect => fwd(),
+        then => { %{ $ka->(path => '/iso/v1/chat/completions',
+                           token => sub { $_[0]->tok(tenant => 'beta') }) },
+                  expect => rec(403, 'credential_unavailable',
+                      decision => 'ALLOW', tenant => 'beta') } },
+      { cat => 'pipeline', name => 'pipeline: a 413 with its body, then a '
+        . 'good call', %{ $ka->(body => chat(content => 'x' x 70000)) },
+        expect => rec(413, 'body_too_large'),
+        then => { %{ $ka->() }, expect => fwd() } },
+      { cat => 'pipeline', name => 'pipeline: a held write, then the same '
+        . 'with a forged approval', keepalive => 1, method => 'PATCH',
+        path => "/api/now/table/incident/$SYS",
+        body => '{"category":"pipelined"}',
+        expect => rec(428, 'approval_required', decision => 'REQUIRE_HITL'),
+        then => { keepalive => 1, method => 'PATCH',
+                  path => "/api/now/table/incident/$SYS",
+                  body => '{"category":"pipelined"}',
+                  headers => [ [ 'FoxGov-Approval' => 'x.y.z' ] ],
+                  expect => rec(401, 'invalid_approval',
+                                decision => 'REQUIRE_HITL') } };
+
+    # bodies that arrive in pieces: hashed and read whole
+    my $canon = '{"messages":[{"content":"h\u00e9 \u20ac","role":"user"}],'
+              . '"model":"gpt-4o"}';
+    push @t,
+      { cat => 'slow', name => 'slow: a body in 1-byte chunks',
+        body => 'x', chunked => [ split //, '{"model":"gpt-4o","messages":'
+            . "[{\"role\":\"user\",\"content\":\"h\xC3\xA9 \xE2\x82\xAC\"}]}" ],
+        expect => fwd(records => sub {
+            die "request $_[2]{request}{sha256}\n"
+                unless $_[2]{request}{sha256} eq sha256_hex(
+                    "{\"messages\":[{\"content\":\"h\xC3\xA9 \xE2\x82\xAC\","
+                    . "\"role\":\"user\"}],\"model\":\"gpt-4o\"}") }) },
+      { cat => 'slow', name => 'slow: headers and body in 6 writes',
+        slow => 6, body => chat(content => 'y' x 3000), expect => fwd() },
+      { cat => 'slow', name => 'slow: a 60000-byte body in 8 writes',
+        slow => 8, body => chat(content => 'z' x 60000), expect => fwd() },
+      { cat => 'slow', name => 'slow: chunked over the bound in 5 writes',
+        slow => 5, body => 'x', chunked => [ map { 'w' x 20000 } 1 .. 4 ],
+        expect => { status => 413, evidence => 'recorded' } },
+      { cat => 'slow', name => 'slow: broken JSON in 4 writes',
+        slow => 4, body => '{"model":"gpt-4o","messages":[' . ('1,' x 500),
+        expect => $BAD_JSON };
 
     # ---------------------------------------------------- tokens
 
