@@ -16,6 +16,8 @@
  *     which must be valid against its schema, fg_auth_subject, the
  *     capability gate) and as an approval (fg_approval_verify, whose
  *     acceptance must be bound to the call asked for).
+ *   - 'Q': the input is a PEM key (fg_keyset_from_pem), checked as a
+ *     JWKS is below (one key, the kid given).
  *   - other odd: the input is a JWKS document.  A set that loads must
  *     give public JWKs, and every private key with a kid must sign a
  *     token the same set verifies.
@@ -247,7 +249,7 @@ fuzz_sign_back(const fg_keyset_t *set, const fg_jwk_t *key)
 
 
 static void
-fuzz_jwks_doc(const char *p, size_t n)
+fuzz_jwks_doc(const char *p, size_t n, int pem)
 {
     const fg_jwk_t  *key;
     fg_keyset_t     *set;
@@ -255,12 +257,17 @@ fuzz_jwks_doc(const char *p, size_t n)
     json_t          *pub;
     size_t           i;
 
-    set = fg_keyset_from_jwks(p, n, &err);
+    set = pem ? fg_keyset_from_pem(p, n, "pem1", &err)
+              : fg_keyset_from_jwks(p, n, &err);
     if (set == NULL) {
         return;
     }
 
-    if (fg_keyset_count(set) == 0 || fg_keyset_count(set) > FG_JWK_MAX_KEYS) {
+    if (fg_keyset_count(set) == 0 || fg_keyset_count(set) > FG_JWK_MAX_KEYS
+        || (pem && (fg_keyset_count(set) != 1
+                    || strcmp(fg_jwk_kid(fg_keyset_get(set, 0)), "pem1")
+                       != 0)))
+    {
         abort();
     }
 
@@ -482,7 +489,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (data[0] % 2 == 0) {
         fuzz_token((const char *) data + 1, size - 1);
     } else {
-        fuzz_jwks_doc((const char *) data + 1, size - 1);
+        fuzz_jwks_doc((const char *) data + 1, size - 1, data[0] == 'Q');
     }
 
     return 0;
