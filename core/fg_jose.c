@@ -1065,6 +1065,17 @@ fg_keyset_from_pem(const char *pem, size_t len, const char *kid,
         return NULL;
     }
 
+    /* as for a JWK: a private key's public half must be its own */
+    if (!fg_pkey_check(pkey, priv)) {
+        EVP_PKEY_free(pkey);
+        ERR_clear_error();
+        fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
+                     "PEM %s key fails OpenSSL's consistency check%s",
+                     priv ? "private" : "public",
+                     priv ? " (its public key does not match it)" : "");
+        return NULL;
+    }
+
     return fg_keyset_single(pkey, alg, priv, kid, err);
 }
 
