@@ -1508,17 +1508,35 @@ fg_throttle_reached(const json_t *input, const fg_rule_t *r)
 }
 
 
-/* Is a REQUIRE_HITL satisfied: approval.input_sha256 == request.sha256? */
+/*
+ * Is a REQUIRE_HITL satisfied: approval.input_sha256 == request.sha256?
+ * A call without a body ("request": null) has no bytes of input, and its
+ * approval request names the SHA-256 of no bytes.
+ */
 static int
 fg_approval_ok(const json_t *input)
 {
-    const json_t  *a, *r;
+    const char    *want;
+    const json_t  *a, *req, *r;
 
     a = json_object_get(json_object_get(input, "approval"), "input_sha256");
-    r = json_object_get(json_object_get(input, "request"), "sha256");
-    return json_is_string(a) && json_is_string(r)
-           && json_string_length(a) == json_string_length(r)
-           && strcmp(json_string_value(a), json_string_value(r)) == 0;
+    req = json_object_get(input, "request");
+
+    if (json_is_null(req)) {
+        want = "e3b0c44298fc1c149afbf4c8996fb924"
+               "27ae41e4649b934ca495991b7852b855";
+
+    } else {
+        r = json_object_get(req, "sha256");
+        if (!json_is_string(r)) {
+            return 0;
+        }
+        want = json_string_value(r);
+    }
+
+    return json_is_string(a)
+           && json_string_length(a) == strlen(want)
+           && strcmp(json_string_value(a), want) == 0;
 }
 
 

@@ -402,6 +402,20 @@ sub run {
         my $before = _upstream_count($g);
 
         my $t0 = time();
+        if (my $cut = $case->{abort}) {
+            # a client that leaves halfway through its request
+            local $SIG{PIPE} = 'IGNORE';
+            my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                PeerPort => $port, Proto => 'tcp', Timeout => 5)
+                or die "connect: $!";
+            syswrite($s, substr($raw, 0, $cut));
+            sleep 0.1;
+            close $s;
+            sleep 0.1;
+            is(_upstream_count($g) - $before, 0, "$n: nothing forwarded");
+            next;
+        }
+
         my $then = $case->{then};
         $raw .= build($then, $c) if $then;
         my ($resp, $extra) = exchange($port, $raw, 10,

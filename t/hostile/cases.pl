@@ -940,6 +940,47 @@ return sub {
         body => chat(), headers => $ap->(sub { 'garbage' }),
         expect => fwd() };
 
+    # a write with no body: its approval is bound to "no input" and the
+    # tool, not to the path (docs/security.md "Known limits")
+    my $del = "/api/now/table/incident/$SYS";
+    my $D;
+    push @t,
+      { cat => 'approval', name => 'approval: a DELETE without body is held',
+        method => 'DELETE', path => $del,
+        check => sub { $_[1]{held_del} = $_[0]{json}{error}{approval} },
+        expect => $held },
+      { cat => 'approval', name => 'approval: a no-body approval on a body',
+        method => 'DELETE', path => $del, body => '{"category":"x"}',
+        headers => $ap->(sub { $D //= $_[0]->approval($_[0]{held_del}) }),
+        expect => { %$held, message => qr/other input/ } },
+      { cat => 'approval', name => 'approval: a no-body approval on a PATCH '
+        . 'without body', method => 'PATCH', path => $del,
+        headers => $ap->(sub { $D }),
+        expect => rec(400, 'schema_violation',
+                      message => qr/needs a JSON body/) },
+      { cat => 'approval', name => 'approval: bound to the input, not the '
+        . 'path: used on another incident', method => 'DELETE',
+        path => '/api/now/table/incident/e8caedcbc0a80164017df472f39eaed1',
+        headers => $ap->(sub { $D }),
+        expect => { %{ fwd() }, status => 204 } },
+      { cat => 'approval', name => 'approval: the no-body approval replayed',
+        method => 'DELETE', path => $del, headers => $ap->(sub { $D }),
+        expect => { %$held, message => qr/already been used/ } };
+
+    # clients that leave halfway (nothing decided, nothing forwarded, the
+    # worker goes on: checked after all cases)
+    push @t,
+      { cat => 'abort', name => 'abort: in the headers', abort => 30,
+        body => chat(), expect => { evidence => 'none' } },
+      { cat => 'abort', name => 'abort: in the body', abort => -20,
+        body => chat(content => 'a' x 2000), expect => { evidence => 'none' } },
+      { cat => 'abort', name => 'abort: in a chunked body', abort => -10,
+        body => 'x', chunked => [ 'a' x 100, 'b' x 100 ],
+        expect => { evidence => 'none' } },
+      { cat => 'abort', name => 'abort: in a held write\'s body',
+        abort => -5, method => 'PATCH', path => $del,
+        body => '{"category":"network"}', expect => { evidence => 'none' } };
+
     # ------------------------------------ the policy engine, slowed
 
     push @t,

@@ -611,6 +611,14 @@ test_approval(void **state)
     assert_int_equal(decide_at(pol2, in, NOW, &d), FG_DECISION_ROUTE);
     assert_string_equal(d.justification,
                         "rule r: ROUTE (REQUIRE_HITL satisfied by approval)");
+
+    /* a call without a body: approved for no bytes of input */
+    json_object_set_new(in, "request", json_null());
+    assert_int_equal(decide(pol, in), FG_DECISION_REQUIRE_HITL);
+    json_object_set_new(json_object_get(in, "approval"), "input_sha256",
+                        json_string("e3b0c44298fc1c149afbf4c8996fb924"
+                                    "27ae41e4649b934ca495991b7852b855"));
+    assert_int_equal(decide(pol, in), FG_DECISION_ALLOW);
     json_decref(in);
 }
 
