@@ -296,9 +296,6 @@ fg_adapter_model_request(fg_provider_t provider, const char *path,
             return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
                                 "the request names no \"model\"");
         }
-        memcpy(out->model, dep, dep_len);
-        out->model[dep_len] = '\0';
-        out->model_from_path = 1;
 
     } else {
         if (!json_is_string(model)) {
@@ -317,6 +314,16 @@ fg_adapter_model_request(fg_provider_t provider, const char *path,
 
         memcpy(out->model, s, n);
         out->model[n] = '\0';
+    }
+
+    if (dep != NULL) {
+        /*
+         * Azure runs the deployment the path names, whatever the body's
+         * "model" says: the deployment is what is checked and decided.
+         */
+        memcpy(out->model, dep, dep_len);
+        out->model[dep_len] = '\0';
+        out->model_from_path = 1;
     }
 
     stream = json_object_get(body, "stream");

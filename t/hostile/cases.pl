@@ -741,6 +741,32 @@ return sub {
         headers => [ map { [ "X-H$_" => 'v' ] } 1 .. 300 ],
         body => chat(), expect => fwd() };
 
+    # Azure runs the deployment the path names: that is what is decided
+    my $az = sub { "/openai/deployments/$_[0]/chat/completions"
+                   . '?api-version=2024-10-21' };
+    push @t,
+      { cat => 'azure', name => 'azure: an allowed model in the body, an '
+        . 'unapproved deployment in the path', path => $az->('o1-unapproved'),
+        body => chat(), expect => rec(403, 'policy_denied',
+            records => sub { die "model $_[2]{model}\n"
+                                 unless $_[2]{model} eq 'o1-unapproved' }) },
+      { cat => 'azure', name => 'azure: a token for gpt-4o only, another '
+        . 'deployment', path => $az->('o1-unapproved'), body => chat(),
+        token => sub { $_[0]->tok(caps => [ 'model:gpt-4o*' ]) },
+        expect => rec(403, 'capability_denied',
+                      gate => [ capability => 'fail' ]) },
+      # refused by the schema gate, but a path with a control character
+      # cannot go into a decision input: answered unrecorded
+      { cat => 'azure', name => 'azure: deployment with a control character',
+        path => $az->('a%01b'), body => chat(),
+        expect => none(400, 'invalid_request') },
+      { cat => 'azure', name => 'azure: deployment of 300 characters',
+        path => $az->('d' x 300), body => chat(),
+        expect => rec(400, 'invalid_request') },
+      { cat => 'azure', name => 'control: azure, an allowed deployment',
+        path => $az->('my-deployment'), body => chat(model => 'whatever'),
+        expect => fwd() };
+
     # ------------------------------------------------------- paths
 
     my $bad_path = none(400, 'invalid_request',

@@ -881,10 +881,11 @@ test_request_endpoints(void **state)
                     "/openai/deployments/emb/embeddings",
                     "{\"input\":\"x\",\"model\":null}",
                     FG_ENDPOINT_EMBEDDINGS, "embeddings", "emb");
+    /* the deployment runs, whatever the body's model says */
     expect_endpoint(FG_PROVIDER_AZURE_OPENAI,
                     "/openai/deployments/dep/chat/completions", m,
                     FG_ENDPOINT_CHAT_COMPLETIONS, "chat_completions",
-                    "gpt-4o");
+                    "dep");
     expect_endpoint(FG_PROVIDER_AZURE_OPENAI, "/openai/v1/responses", m,
                     FG_ENDPOINT_RESPONSES, "responses", "gpt-4o");
     expect_endpoint(FG_PROVIDER_AZURE_OPENAI, "/openai/responses", m,
