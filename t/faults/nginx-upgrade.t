@@ -47,7 +47,8 @@ my $load = $f->load(name => 'nginx-upgrade', before => 40, after => 60,
         kill 'USR2', $old;
         $new = $wait->(20, sub {
             my $p = $f->master;
-            $p ne $old && -e $f->dir . '/nginx.pid.oldbin'
+            # nginx.pid is renamed .oldbin before the new one is written
+            $p =~ /^\d+$/ && $p ne $old && -e $f->dir . '/nginx.pid.oldbin'
                 && kill(0, $p) && children($p) == 2 ? $p : 0;
         });
         ok($new, "USR2: a new master ($new) with two workers")
