@@ -12,7 +12,10 @@
  *   - a refusal always carries a message;
  *   - what loads verified also loads unverified, with the same digest;
  *   - what loads unverified, written back with fg_bundle_tar_gz(), loads
- *     again with the same digest and files (the writer round-trips).
+ *     again with the same digest and files (the writer round-trips);
+ *   - then as the gateway takes a bundle in: policy.json compiled, and
+ *     prices.json read and priced (fg_call_cost) for a few usages; a cost
+ *     is a whole number of micros in 0..2^53-1.
  */
 
 #include <stdio.h>
@@ -23,6 +26,8 @@
 #include <archive_entry.h>
 
 #include "fg_bundle.h"
+#include "fg_call.h"
+#include "fg_policy.h"
 
 #define FUZZ_JWKS \
     "{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"fuzz\"," \
@@ -122,6 +127,61 @@ fuzz_gzip(const uint8_t *p, size_t n, fg_buffer_t *out)
 }
 
 
+/* what the gateway does with a bundle it loaded */
+static void
+fuzz_take(const fg_bundle_t *b)
+{
+    const fg_bundle_file_t  *f;
+    fg_policy_t             *p;
+    json_error_t             jerr;
+    fg_error_t               err;
+    fg_usage_t               u;
+    json_t                  *prices, *cost, *amount;
+    int                      i;
+
+    f = fg_bundle_file(b, FG_BUNDLE_POLICY);
+    if (f != NULL) {
+        p = fg_policy_compile((const char *) f->data, f->len, &err);
+        fg_policy_free(p);
+    }
+
+    f = fg_bundle_file(b, FG_BUNDLE_PRICES);
+    if (f == NULL) {
+        return;
+    }
+
+    prices = json_loadb((const char *) f->data, f->len,
+                        JSON_REJECT_DUPLICATES, &jerr);
+    if (prices == NULL) {
+        return;
+    }
+
+    for (i = 0; i < 3; i++) {
+        fg_usage_init(&u);
+        u.input_tokens = i == 0 ? 1000 : i == 1 ? FG_USAGE_MAX : 0;
+        u.output_tokens = i == 0 ? 200 : i == 1 ? FG_USAGE_MAX : 0;
+        u.cache_read_input_tokens = i == 1 ? FG_USAGE_MAX : 5;
+        u.cache_creation_input_tokens = 7;
+        if (i == 2) {
+            strcpy(u.response_model, "gpt-4o-2024-08-06");
+        }
+
+        cost = fg_call_cost(prices, fg_bundle_revision(b), "gpt-4o", &u);
+        if (cost != NULL) {
+            amount = json_object_get(cost, "amount_micros");
+            if (!json_is_integer(amount) || json_integer_value(amount) < 0
+                || json_integer_value(amount) > FG_USAGE_MAX)
+            {
+                fuzz_fail("cost", "amount out of bounds");
+            }
+            json_decref(cost);
+        }
+    }
+
+    json_decref(prices);
+}
+
+
 static void
 fuzz_one(const uint8_t *data, size_t size)
 {
@@ -168,6 +228,7 @@ fuzz_one(const uint8_t *data, size_t size)
 
     if (urc == FG_OK) {
         fuzz_roundtrip(u, &lim);
+        fuzz_take(u);
         fg_bundle_free(u);
     }
 }
