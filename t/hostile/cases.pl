@@ -650,6 +650,32 @@ return sub {
         token => sub { $_[0]->tok(tenant => 'a' x 63) }, body => chat(),
         expect => fwd(tenant => 'a' x 63) };
 
+    # step-up: an acr that is not the one asked for, in any shape, is no
+    # step-up (401, either refused with the token or asked again)
+    my $gh = sub { my ($acr) = @_; {
+        path => '/github/', body => '{"a":1}',
+        token => sub { $_[0]->signed(claim_opts => { acr => $acr }) } } };
+    push @t,
+      { cat => 'step-up', name => 'step-up: no acr',
+        path => '/github/repos/acme/x', body => '{"a":1}',
+        expect => rec(401, 'step_up_required', decision => 'REQUIRE_STEP_UP',
+            www => qr/^Bearer error="insufficient_user_authentication"/) },
+      { cat => 'step-up', name => 'step-up: acr in capitals',
+        %{ $gh->('URN:FOXGOV:ACR:MFA') },
+        expect => rec(401, 'step_up_required', decision => 'REQUIRE_STEP_UP',
+            www => qr/acr_values="urn:foxgov:acr:mfa"/) },
+      { cat => 'step-up', name => 'step-up: acr with a NUL after it',
+        %{ $gh->("urn:foxgov:acr:mfa\0") }, expect => $BAD_TOKEN },
+      { cat => 'step-up', name => 'step-up: acr an array holding the one '
+        . 'asked for', %{ $gh->([ 'urn:foxgov:acr:mfa' ]) },
+        expect => $BAD_TOKEN },
+      { cat => 'step-up', name => 'step-up: acr an object',
+        %{ $gh->({ v => 'urn:foxgov:acr:mfa' }) }, expect => $BAD_TOKEN },
+      { cat => 'step-up', name => 'step-up: acr a number', %{ $gh->(2) },
+        expect => $BAD_TOKEN },
+      { cat => 'step-up', name => 'control: step-up, the acr asked for',
+        %{ $gh->('urn:foxgov:acr:mfa') }, expect => fwd() };
+
     # ---------------------------------------- cross-tenant credentials
 
     my $beta = sub { $_[0]->tok(tenant => 'beta') };
