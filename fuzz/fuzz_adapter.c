@@ -21,7 +21,12 @@
  *     decision input's body entries are the same for both;
  *   - an accepted request: the endpoint is fg_adapter_endpoint_of()'s and
  *     one the provider has, the model 1..256 printable bytes (the Azure
- *     deployment when it comes from the path); a refusal has a message.
+ *     deployment when it comes from the path); a refusal has a message;
+ *   - then the gateway's decision on it (a fixed bundle whose rules read
+ *     the body): the PolicyDecisionRecord written from the hostile body's
+ *     decision input is valid against its schema (the gateway does not
+ *     validate records on the request path; the ledger would refuse an
+ *     invalid one and the evidence of the call would be lost).
  */
 
 #include <stdio.h>
@@ -32,6 +37,8 @@
 #include "fg_call.h"
 #include "fg_hash.h"
 #include "fg_jcs.h"
+#include "fg_policy.h"
+#include "fg_record.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -71,9 +78,26 @@ static const char  fuzz_auth_text[] =
     "\"issued_at\":\"2025-06-03T09:00:00Z\","
     "\"expires_at\":\"2025-06-03T10:00:00Z\"}";
 
-static fg_jcs_t     *fuzz_jcs;
-static fg_sha256_t  *fuzz_h;
-static json_t       *fuzz_auth;
+/* a bundle whose rules read the body */
+static const char  fuzz_policy_text[] =
+    "{\"default\":\"DENY\",\"rules\":["
+    "{\"id\":\"big\",\"match\":{\"kind\":\"model\","
+    "\"body:/max_tokens\":{\"gt\":4096}},\"decision\":\"DENY\"},"
+    "{\"id\":\"sys\",\"match\":{\"body:/messages/0/role\":\"system\"},"
+    "\"decision\":\"REQUIRE_HITL\"},"
+    "{\"id\":\"tools\",\"match\":{\"body:/tools\":{\"exists\":true}},"
+    "\"decision\":\"ROUTE\",\"route\":\"tools-pool\"},"
+    "{\"id\":\"user\",\"match\":{\"body:/metadata/user_id\":"
+    "{\"regex\":\"^u-[0-9]+$\"}},\"decision\":\"REQUIRE_STEP_UP\","
+    "\"acr_values\":\"urn:acme:mfa\"},"
+    "{\"id\":\"models\",\"match\":{\"model\":{\"glob\":\"gpt-4o*\"}},"
+    "\"decision\":\"ALLOW\"}]}";
+
+static fg_jcs_t      *fuzz_jcs;
+static fg_sha256_t   *fuzz_h;
+static json_t        *fuzz_auth;
+static fg_policy_t   *fuzz_policy;
+static fg_records_t  *fuzz_records;
 
 
 static void
@@ -127,6 +151,51 @@ fuzz_check_hash(const uint8_t *p, size_t n, const fg_blobref_t *ref)
 }
 
 
+/* decide on input and write the PolicyDecisionRecord: it must be valid */
+static void
+fuzz_decide(const json_t *input)
+{
+    fg_policy_record_args_t   a;
+    fg_schema_report_t        r;
+    fg_decision_t             d;
+    fg_error_t                err;
+    fg_trace_t                tr;
+    json_t                   *rec;
+
+    if (fg_policy_decide(fuzz_policy, input, 1764000000, &d, &err)
+        != FG_OK)
+    {
+        fg_decision_release(&d);
+        return;
+    }
+
+    memset(&tr, 0, sizeof(tr));
+    memcpy(tr.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736", 33);
+    memcpy(tr.span_id, "00f067aa0ba902b7", 17);
+
+    memset(&a, 0, sizeof(a));
+    a.tenant_id = "acme";
+    a.execution_id = "01936f4e-7c2a-7b3d-8e4f-0123456789ab";
+    a.trace = &tr;
+    a.auth_context_sha256 =
+        "df38bbc4e863b41f19c6fd3889bffdab8f95c120f62b0fedb88dc5213e77a9af";
+    a.bundle_revision = "rev-1";
+    a.bundle_sha256 = a.auth_context_sha256;
+    a.approval_request_id = "01936f4e-7c2a-7b3d-8e4f-0123456789ac";
+    a.now_sec = 1764000000;
+
+    rec = fg_policy_decision_record(&d, input, &a, &err);
+    if (rec != NULL && fg_record_validate(fuzz_records, rec, &r) != FG_OK) {
+        fprintf(stderr, "PolicyDecisionRecord not valid: %s\n",
+                r.count ? r.line[0] : "?");
+        fuzz_fail("the gateway would write an invalid record");
+    }
+
+    json_decref(rec);
+    fg_decision_release(&d);
+}
+
+
 /* the decision input's body entries from the view and the whole body */
 static void
 fuzz_check_input(const fg_model_request_t *m, const char *path,
@@ -167,6 +236,10 @@ fuzz_check_input(const fg_model_request_t *m, const char *path,
         fuzz_fail("decision input refused differently");
     }
 
+    if (in1 != NULL) {
+        fuzz_decide(in1);
+    }
+
     json_decref(in1);
     json_decref(in2);
 }
@@ -192,7 +265,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_jcs = fg_jcs_new(0);
         fuzz_h = fg_sha256_new();
         fuzz_auth = json_loads(fuzz_auth_text, 0, &jerr);
-        if (fuzz_jcs == NULL || fuzz_h == NULL || fuzz_auth == NULL) {
+        fuzz_policy = fg_policy_compile(fuzz_policy_text,
+                                        sizeof(fuzz_policy_text) - 1, &err);
+        fuzz_records = fg_records_new(&err);
+        if (fuzz_jcs == NULL || fuzz_h == NULL || fuzz_auth == NULL
+            || fuzz_policy == NULL || fuzz_records == NULL)
+        {
+            fprintf(stderr, "%s\n", err.msg);
             fuzz_fail("setup");
         }
     }
