@@ -140,6 +140,7 @@ sub approval_signed {
                    exp => $now + 600, jti => 'jti-' . int(rand 1e9),
                    %{ $o{claims} || {} } };
     delete $claims->{expires_at};
+    delete $claims->{$_} for grep { !defined $claims->{$_} } keys %$claims;
     return $self->_keep(sign_jwt(key => $o{key} // $self->{g}{approver_pem},
         header => { typ => 'foxgov-approval+jwt', %{ $o{header} || {} } },
         claims => $claims));

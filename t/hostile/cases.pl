@@ -1023,6 +1023,26 @@ return sub {
       { cat => 'approval', name => 'approval: 20000 bytes',
         method => 'PATCH', path => $snow, body => $snow_body,
         headers => $ap->(sub { 'A' x 20000 }), expect => $bad_appr },
+      # single use needs an id to remember: an approval without a usable
+      # jti is no approval
+      (map { my ($n, $jti) = @$_; {
+        cat => 'approval', name => "approval: jti $n",
+        method => 'PATCH', path => $snow, body => $snow_body,
+        headers => $ap->(sub { $_[0]->approval_signed($_[0]->held,
+            claims => { jti => $jti }) }),
+        expect => $bad_appr } }
+        [ 'missing', undef ], [ 'a number', 7 ], [ 'empty', '' ],
+        [ 'of 5000 characters', 'j' x 5000 ], [ 'an array', [ 'a' ] ]),
+      { cat => 'approval', name => 'approval: exp a string',
+        method => 'PATCH', path => $snow, body => $snow_body,
+        headers => $ap->(sub { $_[0]->approval_signed($_[0]->held,
+            claims => { exp => '9999999999' }) }),
+        expect => $bad_appr },
+      { cat => 'approval', name => 'approval: no exp',
+        method => 'PATCH', path => $snow, body => $snow_body,
+        headers => $ap->(sub { $_[0]->approval_signed($_[0]->held,
+            claims => { exp => undef }) }),
+        expect => $bad_appr },
       { cat => 'approval', name => 'approval: on a model call, ignored',
         body => chat(), headers => $ap->(sub { 'garbage' }),
         expect => fwd() };
