@@ -157,8 +157,12 @@ fg_buffer_append(fg_buffer_t *b, const void *p, size_t n)
         b->cap = cap;
     }
 
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
+    /* p may be NULL when n is 0 (an empty field): memcpy must not see it */
+    if (n != 0) {
+        memcpy(b->data + b->len, p, n);
+        b->len += n;
+    }
+
     b->data[b->len] = '\0';
 
     return FG_OK;
