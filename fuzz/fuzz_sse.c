@@ -9,13 +9,19 @@
  *     response model and counters;
  *   - the counters are consistent (malformed + oversize <= events, no
  *     more events than line ends) and every count is unknown or in
- *     0..2^53-1.
+ *     0..2^53-1;
+ *   - the ModelCallRecord written with that usage and response model,
+ *     when the stream reported any (and the stream's first line as the
+ *     upstream request id, which the builder drops when it is not a
+ *     token), is valid against its schema.
  */
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fg_call.h"
+#include "fg_record.h"
 #include "fg_sse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -33,6 +39,74 @@ static const struct {
     { FG_PROVIDER_ANTHROPIC,    FG_ENDPOINT_MESSAGES },
     { FG_PROVIDER_OPENAI,       FG_ENDPOINT_CHAT_COMPLETIONS }
 };
+
+
+static fg_records_t  *fuzz_records;
+
+
+/* the record of a streamed call with usage u: valid, or refused */
+static void
+fuzz_record(int kind, const fg_usage_t *u, const uint8_t *data, size_t size)
+{
+    fg_call_record_args_t   a;
+    fg_schema_report_t      r;
+    fg_blobref_t            req;
+    fg_error_t              err;
+    fg_trace_t              tr;
+    json_t                 *rec;
+    char                    rid[65];
+    const uint8_t          *nl;
+    size_t                  n;
+
+    if (fuzz_records == NULL && (fuzz_records = fg_records_new(&err)) == NULL)
+    {
+        abort();
+    }
+
+    nl = memchr(data, '\n', size);
+    n = nl != NULL ? (size_t) (nl - data) : size;
+    if (n > 64) {
+        n = 64;
+    }
+    memcpy(rid, data, n);
+    rid[n] = '\0';
+
+    memset(&tr, 0, sizeof(tr));
+    memcpy(tr.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736", 33);
+    memcpy(tr.span_id, "00f067aa0ba902b7", 17);
+
+    memset(&req, 0, sizeof(req));
+    req.size_bytes = 12;
+    strcpy(req.content_type, "application/json");
+
+    memset(&a, 0, sizeof(a));
+    a.kind = FG_CALL_MODEL;
+    a.tenant_id = "acme";
+    a.execution_id = "01936f4e-7c2a-7b3d-8e4f-0123456789ab";
+    a.trace = &tr;
+    a.policy_decision_sha256 =
+        "df38bbc4e863b41f19c6fd3889bffdab8f95c120f62b0fedb88dc5213e77a9af";
+    a.provider = fuzz_kinds[kind].provider;
+    a.endpoint = fuzz_kinds[kind].endpoint;
+    a.model = "gpt-4o";
+    a.stream = 1;
+    a.usage = u;
+    a.upstream_request_id = rid;
+    a.request = &req;
+    a.response = &req;
+    a.status = 200;
+    a.outcome = FG_OUTCOME_COMPLETED;
+    a.started_sec = 1764000000;
+    a.finished_sec = 1764000001;
+
+    rec = fg_call_record(&a, &err);
+    if (rec != NULL && fg_record_validate(fuzz_records, rec, &r) != FG_OK) {
+        fprintf(stderr, "ModelCallRecord not valid: %s\n",
+                r.count ? r.line[0] : "?");
+        abort();
+    }
+    json_decref(rec);
+}
 
 
 static void
@@ -115,6 +189,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (strlen(ua.response_model) > FG_MODEL_MAX) {
         abort();
+    }
+
+    /* what a stream can change in the record: its usage and model */
+    if (ua.input_tokens != FG_USAGE_UNKNOWN
+        || ua.output_tokens != FG_USAGE_UNKNOWN
+        || ua.total_tokens != FG_USAGE_UNKNOWN
+        || ua.cache_creation_input_tokens != FG_USAGE_UNKNOWN
+        || ua.cache_read_input_tokens != FG_USAGE_UNKNOWN
+        || ua.response_model[0] != '\0')
+    {
+        fuzz_record(kind, &ua, data, size);
     }
 
     return 0;
