@@ -9,7 +9,10 @@
  *     ^[a-z0-9_.-]{1,64}$ and whose values are 0..256 bytes of printable
  *     ASCII, and written back as "k=v,..." it parses to the same object;
  *   - the content_type recorded for the input is always one the schema
- *     accepts (at most 127 bytes of printable ASCII).
+ *     accepts (at most 127 bytes of printable ASCII);
+ *   - the ToolCallRecord written with those labels, that content type on
+ *     its request BlobRef and the input as idempotency key (refused when
+ *     it is not a token) is valid against its schema.
  */
 
 #include <stdio.h>
@@ -17,6 +20,7 @@
 #include <string.h>
 
 #include "fg_call.h"
+#include "fg_record.h"
 
 
 static void
@@ -88,6 +92,78 @@ fuzz_check_labels(const json_t *labels)
 }
 
 
+static fg_records_t  *fuzz_records;
+
+
+static void
+fuzz_record(const json_t *labels, const char *ct, const char *v, size_t n)
+{
+    fg_call_record_args_t   a;
+    fg_schema_report_t      r;
+    fg_blobref_t            req;
+    fg_error_t              err;
+    fg_trace_t              tr;
+    json_t                 *rec;
+    char                    key[FG_CALL_TOKEN_MAX + 1];
+
+    if (fuzz_records == NULL && (fuzz_records = fg_records_new(&err)) == NULL)
+    {
+        abort();
+    }
+
+    if (n > FG_CALL_TOKEN_MAX) {
+        n = FG_CALL_TOKEN_MAX;
+    }
+    memcpy(key, v, n);
+    key[n] = '\0';
+
+    memset(&tr, 0, sizeof(tr));
+    memcpy(tr.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736", 33);
+    memcpy(tr.span_id, "00f067aa0ba902b7", 17);
+
+    memset(&req, 0, sizeof(req));
+    req.size_bytes = 2;
+    strcpy(req.content_type, ct);
+
+    memset(&a, 0, sizeof(a));
+    a.kind = FG_CALL_TOOL;
+    a.tenant_id = "acme";
+    a.execution_id = "01936f4e-7c2a-7b3d-8e4f-0123456789ab";
+    a.trace = &tr;
+    a.policy_decision_sha256 =
+        "df38bbc4e863b41f19c6fd3889bffdab8f95c120f62b0fedb88dc5213e77a9af";
+    a.tool = "servicenow.incident";
+    a.action = "write";
+    a.method = "PATCH";
+    a.method_len = 5;
+    a.host = "servicenow.example.com";
+    a.host_len = strlen(a.host);
+    a.path = "/api/now/table/incident/1";
+    a.path_len = strlen(a.path);
+    a.idempotency_key = key[0] != '\0' ? key : NULL;
+    a.request = &req;
+    a.status = 200;
+    a.outcome = FG_OUTCOME_COMPLETED;
+    a.labels = labels;
+    a.started_sec = 1764000000;
+    a.finished_sec = 1764000001;
+
+    rec = fg_call_record(&a, &err);
+    if (rec != NULL && fg_record_validate(fuzz_records, rec, &r) != FG_OK) {
+        fprintf(stderr, "ToolCallRecord not valid: %s\n",
+                r.count ? r.line[0] : "?");
+        abort();
+    }
+    if (rec == NULL && fg_call_token_valid(key, strlen(key))
+        && labels != NULL)
+    {
+        fprintf(stderr, "ToolCallRecord refused: %s\n", err.msg);
+        abort();
+    }
+    json_decref(rec);
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -114,7 +190,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fuzz_fail("accepted a value above 8192 bytes");
         }
         fuzz_check_labels(labels);
-        json_decref(labels);
     }
 
     fg_content_type_record(v, size, ct);
@@ -128,6 +203,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     (void) fg_content_type_is_json(v, size);
+
+    fuzz_record(labels, ct, v, size);
+    json_decref(labels);
 
     return 0;
 }
