@@ -92,6 +92,8 @@ static json_t *ngx_http_foxgov_input(ngx_http_request_t *r,
     json_t *body, json_t *approval, fg_error_t *err);
 static ngx_int_t ngx_http_foxgov_gate(json_t *gates, const char *gate,
     const char *result);
+static u_char *ngx_http_foxgov_printable(u_char *dst, size_t size,
+    const u_char *src, size_t len);
 static ngx_http_foxgov_credential_t *ngx_http_foxgov_pick_credential(
     ngx_http_foxgov_loc_conf_t *flcf, ngx_str_t *tenant);
 static void ngx_http_foxgov_now(time_t *sec, long *nsec);
@@ -105,6 +107,7 @@ static void ngx_http_foxgov_now(time_t *sec, long *nsec);
 ngx_int_t
 ngx_http_foxgov_access_handler(ngx_http_request_t *r)
 {
+    u_char                       uri[256];
     ngx_int_t                    rc;
     ngx_http_foxgov_ctx_t       *ctx;
     ngx_http_foxgov_loc_conf_t  *flcf;
@@ -129,8 +132,10 @@ ngx_http_foxgov_access_handler(ngx_http_request_t *r)
     if (r != r->main) {
         /* a subrequest into a governed location is not a call */
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "foxgov: a subrequest to \"%V\" is refused: it is "
-                      "not a call", &r->uri);
+                      "foxgov: a subrequest to \"%s\" is refused: it is "
+                      "not a call",
+                      ngx_http_foxgov_printable(uri, sizeof(uri),
+                                                r->uri.data, r->uri.len));
         return NGX_HTTP_FORBIDDEN;
     }
 
@@ -301,6 +306,7 @@ static ngx_int_t
 ngx_http_foxgov_begin(ngx_http_request_t *r, ngx_http_foxgov_loc_conf_t *flcf,
     ngx_http_foxgov_ctx_t *ctx)
 {
+    u_char                     uri[256];
     fg_error_t                 err;
     ngx_int_t                  rc;
     unsigned char              md[FG_SHA256_LEN];
@@ -313,8 +319,10 @@ ngx_http_foxgov_begin(ngx_http_request_t *r, ngx_http_foxgov_loc_conf_t *flcf,
                                                r->uri.len);
         if (ctx->endpoint < 0) {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "foxgov: \"%V\" is not a %s endpoint the gateway "
-                          "knows", &r->uri,
+                          "foxgov: \"%s\" is not a %s endpoint the gateway "
+                          "knows",
+                          ngx_http_foxgov_printable(uri, sizeof(uri),
+                                                    r->uri.data, r->uri.len),
                           fg_provider_name(flcf->provider));
             return ngx_http_foxgov_refuse(r, ctx, NGX_HTTP_BAD_REQUEST,
                            "unknown_endpoint",
@@ -1734,7 +1742,7 @@ ngx_http_foxgov_gate_refuse(ngx_http_request_t *r, ngx_http_foxgov_ctx_t *ctx,
     json_t *gates, const char *gate, const char *result, ngx_uint_t status,
     const char *code, const char *fmt, ...)
 {
-    u_char                       *p;
+    u_char                       *p, buf[sizeof(ctx->refusal.message)];
     va_list                       args;
     json_t                       *input;
     ngx_int_t                     rc;
@@ -1745,11 +1753,12 @@ ngx_http_foxgov_gate_refuse(ngx_http_request_t *r, ngx_http_foxgov_ctx_t *ctx,
     const char                   *why;
 
     va_start(args, fmt);
-    p = ngx_vslprintf((u_char *) ctx->refusal.message,
-                      (u_char *) ctx->refusal.message
-                      + sizeof(ctx->refusal.message) - 1, fmt, args);
+    p = ngx_vslprintf(buf, buf + sizeof(buf) - 1, fmt, args);
     va_end(args);
-    *p = '\0';
+
+    (void) ngx_http_foxgov_printable((u_char *) ctx->refusal.message,
+                                     sizeof(ctx->refusal.message), buf,
+                                     p - buf);
 
     flcf = ctx->conf;
     fmcf = ngx_http_get_module_main_conf(r, ngx_http_foxgov_module);
@@ -1817,9 +1826,10 @@ ngx_http_foxgov_refuse(ngx_http_request_t *r, ngx_http_foxgov_ctx_t *ctx,
     va_start(args, fmt);
     p = ngx_vslprintf(buf, buf + sizeof(buf) - 1, fmt, args);
     va_end(args);
-    *p = '\0';
 
-    ngx_memcpy(ctx->refusal.message, buf, p - buf + 1);
+    (void) ngx_http_foxgov_printable((u_char *) ctx->refusal.message,
+                                     sizeof(ctx->refusal.message), buf,
+                                     p - buf);
 
     ctx->refused = 1;
     ctx->refusal.status = status;
@@ -1840,6 +1850,47 @@ ngx_http_foxgov_gate(json_t *gates, const char *gate, const char *result)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * src as a NUL-terminated string for a message or a log line: control
+ * characters (a decoded path, a JSON key in a schema error) written as
+ * \xHH, as core's messages write them, so that what a client sends
+ * cannot start a line of the error log; cut with "..." to fit size.
+ */
+static u_char *
+ngx_http_foxgov_printable(u_char *dst, size_t size, const u_char *src,
+    size_t len)
+{
+    u_char  *p, *last;
+    size_t   i;
+
+    p = dst;
+    last = dst + size - sizeof("...");
+
+    for (i = 0; i < len; i++) {
+        if (src[i] >= 0x20 && src[i] != 0x7f) {
+            if (p == last) {
+                break;
+            }
+            *p++ = src[i];
+            continue;
+        }
+
+        if (last - p < 4) {
+            break;
+        }
+        p = ngx_sprintf(p, "\\x%02xd", (int) src[i]);
+    }
+
+    if (i < len) {
+        p = ngx_cpymem(p, "...", 3);
+    }
+
+    *p = '\0';
+
+    return dst;
 }
 
 

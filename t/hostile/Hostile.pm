@@ -721,6 +721,13 @@ sub run {
         }
     }
     my $log = join "\n", @log;
+    # what a request says never becomes a log line of its own (at debug,
+    # nginx's own "http uri:" line prints the decoded URI as it is, and
+    # its continuation cannot be told from a line: checked at info)
+    unlike($log, qr/^2026\/01\/01 00:00:00 \[warn\] 1/m,
+           'no log line forged by a request') if $o{quiet};
+    unlike($log, qr/\x1b\[31m/, 'no terminal escape reaches a log line');
+
     my @leaked = grep { index($log, $secret{$_}) >= 0 } sort keys %secret;
     for my $k (@leaked[0 .. ($#leaked > 2 ? 2 : $#leaked)]) {
         my ($line) = grep { index($_, $secret{$k}) >= 0 } @log;
