@@ -623,9 +623,11 @@ sub run {
     my $rcl = $redis->client;
     my @rkeys = $rcl->keys('*');
     my %all;
+    my $evidence = '';
     for my $k (grep { /^foxgov:ev:/ } @rkeys) {
         for my $ent (@{ [ $rcl->xrange($k, '-', '+') ] }) {
             my %f = @{ $ent->[1] };
+            $evidence .= join("\n", map { $f{$_} // '' } qw(t h r o)) . "\n";
             my $rec = eval { $JSON->decode($f{r}) } or next;
             $all{ $rec->{execution_id} } = $k;
         }
@@ -670,7 +672,8 @@ sub run {
     my $up_log = join '', map { $g->nginx->read_file($_) }
                               'upstream.log', 'upstream2.log';
     my @toks = grep { length >= 24 } @{ $c->{tokens} };
-    my @at_upstream = grep { index($up_log, $_) >= 0 } @toks;
+    my @at_upstream = grep { index($up_log, $_) >= 0 }
+                      @toks, grep { defined } $c->{url_tok};
     is(scalar @at_upstream, 0, 'the upstreams never received a foxgov '
        . 'token or approval (' . scalar(@toks) . ' looked for)');
     unlike($up_log, qr/"(?:foxgov-auth|foxgov-approval)"/,
@@ -727,6 +730,10 @@ sub run {
     unlike($log, qr/^2026\/01\/01 00:00:00 \[warn\] 1/m,
            'no log line forged by a request') if $o{quiet};
     unlike($log, qr/\x1b\[31m/, 'no terminal escape reaches a log line');
+
+    my @in_evidence = grep { index($evidence, $secret{$_}) >= 0 }
+                      sort keys %secret;
+    is_deeply(\@in_evidence, [], 'no secret in any record in Redis');
 
     my @leaked = grep { index($log, $secret{$_}) >= 0 } sort keys %secret;
     for my $k (@leaked[0 .. ($#leaked > 2 ? 2 : $#leaked)]) {
