@@ -35,6 +35,7 @@ use Time::HiRes qw(sleep time);
 use FoxGov::Test::Nginx qw(module_path);
 use FoxGov::Test::Fixtures qw(:all);
 use FoxGov::Test::Gateway qw(standard_policy parse_response);
+use FoxGov::Test::Ledgerd;
 use FoxGov::Test::Redis;
 
 my $JSON = JSON::PP->new->utf8->canonical;
@@ -657,6 +658,27 @@ sub run {
         qw(x etc beta acme-evil);
     is_deeply(\@found, [], 'no path a hostile tenant named was made');
     $rcl->quit;
+
+    # ----------------------- the ledger takes every record of every case
+
+    {
+        my $ld = FoxGov::Test::Ledgerd->new(redis => $redis,
+            ledger => "file:$d/ledger", log => "$d/ledgerd.log",
+            args => [ '--orphan-grace', '0ms' ]);
+        is($ld->run_once, 0, 'foxgov-ledgerd appends every record');
+        my $dlq = $redis->client->xlen('foxgov:dlq') // 0;
+        is($dlq, 0, 'no record dead-lettered (each is schema-valid, '
+           . 'linked, in its tenant\'s stream)')
+            or diag(join "\n", map { join ' ', @{ $_->[1] } }
+                    @{ [ $redis->client->xrange('foxgov:dlq', '-', '+') ] }
+                    [0 .. 4]);
+        for my $t (sort keys %{{ map { $_ => 1 } values %tenant_of }}) {
+            my ($rc, undef, $err) = run_foxgov('verify',
+                "$d/ledger/$t/ledger.jsonl");
+            is($rc, 0, "foxgov verify accepts the ledger of "
+               . substr($t, 0, 12)) or diag($err);
+        }
+    }
 
     # -------------------------------------------------------- workers
 

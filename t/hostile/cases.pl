@@ -308,6 +308,19 @@ return sub {
         body => '{"text":"x","n":' . ('9' x 40) . '}',
         expect => rec(400, 'invalid_request',
                       message => qr/integer beyond 64 bits/) },
+      # the request BlobRef's content_type is at most 127 characters
+      { cat => 'tool', name => 'control: a Content-Type of 600 characters',
+        path => '/api/chat.postMessage', ctype => 'text/plain; x='
+        . ('a' x 586), body => 'hi', expect => fwd(records => sub {
+            die "content_type of " . length($_[2]{request}{content_type})
+                . "\n" if length($_[2]{request}{content_type}) > 127 }) },
+      { cat => 'tool', name => 'control: a Content-Type with UTF-8 and a tab',
+        path => '/api/chat.postMessage',
+        ctype => "text/plain;\tcharset=\xC3\xA9", body => 'hi',
+        expect => fwd() },
+      { cat => 'tool', name => 'control: a Content-Type with invalid UTF-8',
+        path => '/api/chat.postMessage', ctype => "text/\xFF\xFE",
+        body => 'hi', expect => fwd() },
       { cat => 'tool', name => 'control: tool, not-JSON body as bytes',
         path => '/api/chat.postMessage', ctype => 'text/plain',
         body => "{\xFF\xFE not json", expect => fwd() };
