@@ -890,6 +890,33 @@ return sub {
       { cat => 'path', name => 'path: 5000 bytes',
         path => '/api/chat.postMessage/' . ('p' x 5000),
         body => '{"text":"x"}', expect => $bad_path },
+      # what the records hold of a path, labels and keys must still be
+      # records the ledger takes (checked after all cases)
+      # (the mock knows no such Slack path: it answers 401 itself)
+      { cat => 'path', name => 'control: UTF-8 in a tool path',
+        path => '/api/chat.postMessage/caf%C3%A9', body => '{"text":"x"}',
+        expect => { %{ fwd() }, status => 401 } },
+      { cat => 'path', name => 'path: DEL in a tool path',
+        path => '/api/chat.postMessage/%7f', body => '{"text":"x"}',
+        expect => $bad_path },
+      { cat => 'path', name => 'control: a C1 control (U+0085) in a tool '
+        . 'path', path => '/api/chat.postMessage/%C2%85',
+        body => '{"text":"x"}', expect => { %{ fwd() }, status => 401 } },
+      { cat => 'path', name => 'control: a bidi override in a tool path',
+        path => '/api/chat.postMessage/%E2%80%AEevil', body => '{"text":"x"}',
+        expect => { %{ fwd() }, status => 401 } },
+      { cat => 'path', name => 'control: a tool query of 6000 bytes with %00',
+        path => '/api/chat.postMessage?q=' . ('%00' x 2000),
+        body => '{"text":"x"}', expect => fwd() },
+      { cat => 'header', name => 'control: labels with quotes, backslashes, '
+        . 'braces', body => chat(), headers => [ [ 'FoxGov-Labels' =>
+            'a="x\\y", b={}, c=' ] ],
+        expect => fwd(records => sub {
+            die "labels\n" unless $_[2]{labels}{a} eq '"x\\y"' }) },
+      { cat => 'header', name => 'control: Idempotency-Key with quotes and '
+        . 'a backslash', path => '/api/chat.postMessage',
+        body => '{"text":"x"}', headers => [ [ 'Idempotency-Key' =>
+            '"k\\1{}' ] ], expect => fwd() },
       # decided on $uri, normalised; the rewrite sends that one upstream
       { cat => 'path', name => 'control: a path normalised into the '
         . 'endpoint', path => '/anthropic/v1/x/%2e%2e/messages',
