@@ -190,10 +190,13 @@ fg_time_format(time_t sec, long nsec, char buf[FG_TIME_MAX])
     }
 
     if (!fg_time_cached || sec != fg_time_sec) {
+        /* not strftime: its %Y writes the years before 1000 unpadded */
         if (gmtime_r(&sec, &tm) == NULL || tm.tm_year + 1900 > 9999
             || tm.tm_year + 1900 < 0
-            || strftime(fg_time_text, sizeof(fg_time_text),
-                        "%Y-%m-%dT%H:%M:%S", &tm) != 19)
+            || snprintf(fg_time_text, sizeof(fg_time_text),
+                        "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+                        tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                        tm.tm_sec) != 19)
         {
             fg_time_cached = 0;
             return FG_ERR_INVALID;
