@@ -7,10 +7,17 @@ package Hostile;
 # and error codes"): the status, the JSON error and its headers, whether
 # anything was forwarded, and the evidence docs/records.md promises (none
 # before a verified AuthContext, else AuthContext + PolicyDecisionRecord
-# + call record with the status sent).  Then what must hold after all of
-# them: the same workers alive, no "exited on signal", no Redis key or
-# spool file named by a hostile tenant, no secret in any log, no foxgov
-# token at the upstream.
+# + call record with the status sent, each once, hash-linked).  Cases may
+# pipeline a second request on the connection, send slowly, or leave
+# halfway.  Then what must hold after all of them: eight catastrophic
+# regex calls at once fail closed while the call beside them is served;
+# no record of anything the table says leaves none; foxgov-ledgerd takes
+# every record (no dead letter) and foxgov verify each tenant's ledger;
+# the same workers alive, no "exited on signal"; no Redis key or spool
+# file named by a hostile tenant; no secret in any log line or record;
+# no forged log line or terminal escape; no foxgov token at an upstream.
+#
+# HOSTILE_TRACE=1 prints each case's answer (status, code, message).
 #
 #   Hostile::run(quiet => 0)   the error log at debug (the module's
 #                              evidence lines on): every line the module
