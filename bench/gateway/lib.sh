@@ -258,7 +258,8 @@ steal_ticks() { # time the hypervisor gave the machine's CPUs to others
 # run NAME PORT CONNECTIONS SECONDS LABEL [--latency]: wrk with
 # $gw_script; appends one line to $results (the NAME's worker process,
 # ${NAME}_worker, is the one whose CPU time is counted) and fails on any
-# error or non-2xx answer
+# error or non-2xx answer (with gw_keep_going=1 it says so and goes on:
+# the counts are in the line)
 # shellcheck disable=SC2086 # $pin_load and $6 are words or nothing
 run() {
     w=$(eval echo "\$${1}_worker")
@@ -298,8 +299,12 @@ run() {
     line=$(tail -n 1 "$results")
     case "$line" in
     *" non2xx=0 socket_errors=0 "*) ;;
-    *) cat "$out" >&2; tail -n 20 "$T/$1-error.log" >&2 2>/dev/null || :
-       die "wrk saw errors or non-2xx answers: $line" ;;
+    *) if [ "${gw_keep_going:-0}" = 1 ]; then
+           say "WARNING: wrk saw errors or non-2xx answers (kept in the results)"
+       else
+           cat "$out" >&2; tail -n 20 "$T/$1-error.log" >&2 2>/dev/null || :
+           die "wrk saw errors or non-2xx answers: $line"
+       fi ;;
     esac
     say "$line"
 }
