@@ -35,12 +35,30 @@ gw_cpus() {
     fi
 }
 
-# free loopback TCP ports, picked at random in 20000..59999
-used=$(ss -Htln 2>/dev/null | awk '{ n = split($4, a, ":"); print a[n] }' | tr '\n' ' ')
+# free loopback TCP ports, picked at random below the kernel's ephemeral
+# range (10000..32767 with Linux's default 32768-60999), so that no
+# outgoing connection of the machine's other tests holds one when nginx
+# binds it; a port any TCP socket uses now is skipped
+eph_lo=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+if [ "${eph_lo:-0}" -gt 12000 ]; then
+    port_lo=10000; port_n=$((eph_lo - 10000))
+else
+    port_lo=20000; port_n=40000
+fi
+used=""
+# pick_ports VAR...: a distinct free port into each variable
+pick_ports() {
+    for v in "$@"; do
+        p=$(pick_port)
+        used="$used $p"
+        eval "$v=$p"
+    done
+}
 pick_port() {
+    inuse=$(ss -Htan 2>/dev/null | awk '{ n = split($4, a, ":"); print a[n] }' | tr '\n' ' ')
     while :; do
-        p=$(( ($(od -An -N2 -tu2 /dev/urandom) % 40000) + 20000 ))
-        case " $used " in *" $p "*) continue ;; esac
+        p=$(( ($(od -An -N2 -tu2 /dev/urandom) % port_n) + port_lo ))
+        case " $used $inuse " in *" $p "*) continue ;; esac
         used="$used $p"
         echo "$p"
         return
