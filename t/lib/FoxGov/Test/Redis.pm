@@ -27,6 +27,8 @@ sub new {
                                    CLEANUP => 1),
         port => $o{port} // free_port(),
         password => $o{password},
+        args => $o{args} // [],         # more redis-server arguments
+        conf => $o{conf},               # a config file to start from
     }, $class;
     push @LIVE, $self;
     return $self;
@@ -44,12 +46,14 @@ sub start {
     if ($pid == 0) {
         open STDOUT, '>>', "$self->{dir}/redis.out";
         open STDERR, '>&', \*STDOUT;
-        my @args = ('--port', $self->{port}, '--bind', '127.0.0.1',
+        my @args = ((defined $self->{conf} ? ($self->{conf}) : ()),
+            '--port', $self->{port}, '--bind', '127.0.0.1',
             '--dir', $self->{dir}, '--appendonly', 'yes',
             '--appendfsync', 'always', '--save', '', '--daemonize', 'no',
             '--protected-mode', 'no',
             (defined $self->{password}
-             ? ('--requirepass', $self->{password}) : ()));
+             ? ('--requirepass', $self->{password}) : ()),
+            @{ $self->{args} });
         exec { 'redis-server' } 'redis-server', @args or POSIX::_exit(127);
     }
     $self->{pid} = $pid;
@@ -140,6 +144,163 @@ sub twice {
     return scalar grep { my $x = $by->{$_} // {};
                          grep { @{ $x->{$_} } > 1 } keys %$x } @ids;
 }
+
+# ------------------------------------------------------------ a cluster
+
+package FoxGov::Test::RedisCluster;
+
+# A real Redis Cluster of $o{masters} (3) masters on loopback ports, each a
+# FoxGov::Test::Redis in its own temp dir (cluster-enabled, appendonly,
+# appendfsync always), made with redis-cli --cluster create and waited for
+# until every node says cluster_state:ok.  cluster-require-full-coverage
+# is off (as conf/fleet/redis.conf has it): a master down stops its own
+# slots only.
+
+use File::Temp qw(tempdir);
+use Redis;
+use Time::HiRes qw(sleep time);
+
+sub new {
+    my ($class, %o) = @_;
+    my $self = bless { nodes => [], masters => $o{masters} // 3 }, $class;
+    for my $i (1 .. $self->{masters}) {
+        my $dir = tempdir('foxgov-rcl-XXXXXXXX', TMPDIR => 1, CLEANUP => 1);
+        push @{ $self->{nodes} }, FoxGov::Test::Redis->new(
+            dir => $dir, conf => $o{conf},
+            args => [ '--cluster-enabled', 'yes',
+                      '--cluster-config-file', "$dir/nodes.conf",
+                      '--cluster-node-timeout', $o{node_timeout} // 2000,
+                      '--cluster-require-full-coverage', 'no',
+                      @{ $o{args} // [] } ]);
+    }
+    return $self;
+}
+
+sub nodes { return @{ $_[0]{nodes} } }
+sub node  { return $_[0]{nodes}[$_[1]] }
+sub addrs { return map { $_->addr } @{ $_[0]{nodes} } }
+
+sub start {
+    my ($self) = @_;
+    $_->start for $self->nodes;
+    my $out = `redis-cli --cluster create @{[ $self->addrs ]} --cluster-replicas 0 --cluster-yes 2>&1`;
+    die "redis-cli --cluster create: $out" if $?;
+    $self->wait_ok(20) or die "the cluster is not ok";
+    return $self;
+}
+
+# Wait until every running node says cluster_state:ok and sees every slot.
+sub wait_ok {
+    my ($self, $timeout) = @_;
+    my $deadline = time() + ($timeout // 20);
+    while (time() < $deadline) {
+        my $ok = 1;
+        for my $n ($self->nodes) {
+            next unless $n->{pid};
+            my $info = eval { my $r = $n->client;
+                              my $i = $r->cluster('info'); $r->quit; $i }
+                // '';
+            $ok = 0 unless $info =~ /cluster_state:ok/
+                && $info =~ /cluster_slots_assigned:16384/;
+        }
+        return 1 if $ok;
+        sleep 0.1;
+    }
+    return 0;
+}
+
+# Redis Cluster's CRC16 (XMODEM) of a hash tag, and its slot.
+sub slot_of {
+    my ($tag) = @_;
+    my $crc = 0;
+    for my $c (unpack 'C*', $tag) {
+        $crc ^= $c << 8;
+        for (1 .. 8) {
+            $crc = ($crc & 0x8000) ? (($crc << 1) ^ 0x1021) : ($crc << 1);
+            $crc &= 0xffff;
+        }
+    }
+    return $crc & 16383;
+}
+
+# The node (a FoxGov::Test::Redis) owning a tenant's stream, from the
+# CLUSTER SLOTS of the first node that answers.
+sub owner {
+    my ($self, $tenant) = @_;
+    my $slot = slot_of($tenant);
+    for my $n ($self->nodes) {
+        next unless $n->{pid};
+        my $map = eval { my $r = $n->client; my $m = [ $r->cluster('slots') ];
+                         $r->quit; $m } or next;
+        for my $range (@$map) {
+            next unless $slot >= $range->[0] && $slot <= $range->[1];
+            my $port = $range->[2][1];
+            my ($o) = grep { $_->port == $port } $self->nodes;
+            return $o;
+        }
+    }
+    return undef;
+}
+
+# The entries of a tenant's stream on the node that owns it.
+sub entries {
+    my ($self, $tenant) = @_;
+    my $o = $self->owner($tenant) or return ();
+    return $o->entries($tenant);
+}
+
+# Tenants (of @tenants) whose stream is on each node: { port => [..] }.
+sub spread {
+    my ($self, @tenants) = @_;
+    my %by;
+    push @{ $by{ $self->owner($_)->port } }, $_ for @tenants;
+    return \%by;
+}
+
+sub node_id {
+    my ($n) = @_;
+    my $r = $n->client;
+    my $id = $r->cluster('myid');
+    $r->quit;
+    return $id;
+}
+
+# Move one slot from node $from to node $to, its keys with MIGRATE, as
+# redis-cli --cluster reshard does (IMPORTING, MIGRATING, keys, NODE).
+# $between (a code ref) runs after the first batch of keys moved.
+sub migrate_slot {
+    my ($self, $slot, $from, $to, $between) = @_;
+    my ($fid, $tid) = (node_id($from), node_id($to));
+    my $rf = $from->client;
+    my $rt = $to->client;
+    $rt->cluster('setslot', $slot, 'importing', $fid);
+    $rf->cluster('setslot', $slot, 'migrating', $tid);
+    my $first = 1;
+    while (1) {
+        my @keys = $rf->cluster('getkeysinslot', $slot, 1);
+        last unless @keys;
+        $rf->migrate('127.0.0.1', $to->port, '', 0, 5000, 'KEYS', @keys);
+        if ($first && $between) { $between->(); $first = 0 }
+    }
+    $between->() if $first && $between;
+    $rt->cluster('setslot', $slot, 'node', $tid);
+    $rf->cluster('setslot', $slot, 'node', $tid);
+    for my $n ($self->nodes) {
+        next unless $n->{pid} && $n != $from && $n != $to;
+        my $r = $n->client;
+        $r->cluster('setslot', $slot, 'node', $tid);
+        $r->quit;
+    }
+    $rf->quit;
+    $rt->quit;
+}
+
+sub stop {
+    my ($self) = @_;
+    $_->stop for $self->nodes;
+}
+
+package FoxGov::Test::Redis;
 
 END {
     local $?;                   # the test's exit status, not waitpid's

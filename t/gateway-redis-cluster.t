@@ -1,0 +1,321 @@
+#!/usr/bin/perl
+
+# foxgov_redis ... cluster against a real 3-master Redis Cluster: records
+# of many tenants land in the streams of the node owning each tenant's
+# hash slot, a call's records in order; a slot migrated (IMPORTING,
+# MIGRATING, MIGRATE, SETSLOT NODE) while calls of its tenant go on loses
+# nothing (MOVED and ASK followed, or the spool); a master SIGKILLed: its
+# tenants' records are spooled while the others' go on, strict calls of
+# its tenants are answered 503 and those of the other masters' tenants
+# 200, and once it is restarted the spool is drained: every call's
+# records there, counted exactly.  (nginx -t and the cluster form:
+# t/gateway-config.t.)
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use POSIX qw(WNOHANG);
+use Test::More;
+use Time::HiRes qw(time sleep);
+
+use FoxGov::Test::Nginx qw(module_path);
+use FoxGov::Test::Fixtures qw(foxgov_bin);
+use FoxGov::Test::Gateway;
+use FoxGov::Test::Redis;
+
+plan skip_all => 'module not built' unless -f module_path();
+plan skip_all => 'CLI not built' unless -x foxgov_bin();
+plan skip_all => 'no redis-server' unless grep { -x "$_/redis-server" }
+    split /:/, $ENV{PATH};
+
+local $SIG{ALRM} = sub { die "gateway-redis-cluster.t: timed out\n" };
+alarm 240;
+
+my $cluster = FoxGov::Test::RedisCluster->new(node_timeout => 2000);
+$cluster->start;
+my @nodes = $cluster->nodes;
+
+my $g = FoxGov::Test::Gateway->new(workers => 2, config => <<'EOF');
+        location /strict/ {
+            rewrite ^/strict(/.*)$ $1 break;
+            foxgov_evidence strict;
+            foxgov_call model openai;
+            foxgov_credential openai file=%%DIR%%/creds/openai_default;
+            proxy_pass http://127.0.0.1:%%PORT_8081%%;
+        }
+        location = /metrics {
+            foxgov_metrics;
+        }
+EOF
+{
+    my $d = $g->dir;
+    $g->{opts}{config} =~ s/%%DIR%%/$d/g;
+}
+my $spool = $g->with_redis(join(' ', $cluster->addrs, 'cluster'),
+                           redis => 'connect_timeout=300ms timeout=1s');
+$g->start;
+
+my %tok;
+sub call {
+    my ($tenant, $path) = @_;
+    $tok{$tenant} //= $g->token(tenant => $tenant);
+    my $r = $g->request(POST => ($path // '') . '/v1/chat/completions',
+        token => $tok{$tenant},
+        body => { model => 'gpt-4o-2024-08-06',
+                  messages => [ { role => 'user', content => 'c' } ] });
+    return $r;
+}
+
+sub metric {
+    my ($name) = @_;
+    my $r = $g->request(GET => '/metrics');
+    return $r->{body} =~ /^\Q$name\E (\d+)$/m ? $1 : undef;
+}
+
+# Wait until each call of $calls ({exec => tenant}) has its three records
+# in its tenant's stream.  Returns the calls still missing one.
+sub wait_recorded {
+    my ($calls, $timeout) = @_;
+    my $deadline = time() + $timeout;
+    my @missing;
+    while (1) {
+        my %by;
+        my %tenants = map { $_ => 1 } values %$calls;
+        for my $t (keys %tenants) {
+            for my $e ($cluster->entries($t)) {
+                my ($x) = $e->{r} =~ /"execution_id":"([^"]+)"/;
+                $by{$x}{$e->{t}} = 1 if $x;
+            }
+        }
+        @missing = grep { my $x = $by{$_} // {};
+                          !($x->{AuthContext} && $x->{PolicyDecisionRecord}
+                            && $x->{ModelCallRecord}) } keys %$calls;
+        return @missing if !@missing || time() >= $deadline;
+        sleep 0.2;
+    }
+}
+
+# Per tenant: no call record before its decision, no decision before its
+# AuthContext (stream order), and no record of another tenant.
+sub order_ok {
+    my (@tenants) = @_;
+    my $bad = 0;
+    for my $t (@tenants) {
+        my %seen;
+        for my $e ($cluster->entries($t)) {
+            my ($x) = $e->{r} =~ /"execution_id":"([^"]+)"/;
+            my ($tt) = $e->{r} =~ /"tenant_id":"([^"]+)"/;
+            $bad++, diag("$t: a record of $tt") if $tt ne $t;
+            if ($e->{t} eq 'PolicyDecisionRecord' && !$seen{$x}{AuthContext}
+                || $e->{t} eq 'ModelCallRecord'
+                   && !$seen{$x}{PolicyDecisionRecord})
+            {
+                $bad++;
+                diag("$t: $e->{t} of $x before what it links to");
+            }
+            $seen{$x}{ $e->{t} } = 1;
+        }
+    }
+    return $bad;
+}
+
+# ----------------------------------------------- many tenants, 3 nodes
+
+my @tenants = map { sprintf 'tenant%02d', $_ } 1 .. 24;
+my $spread = $cluster->spread(@tenants);
+is(scalar keys %$spread, 3, 'the tenants are spread over the 3 masters');
+
+my %calls;
+for my $round (1 .. 2) {
+    for my $t (@tenants) {
+        my $r = call($t);
+        is($r->{status}, 200, "$t call $round: 200") if $round == 1
+                                                     && $t eq $tenants[0];
+        $calls{ $r->{headers}{'foxgov-execution-id'} } = $t
+            if $r->{status} == 200;
+    }
+}
+is(scalar keys %calls, 48, '48 calls answered');
+my @missing = wait_recorded(\%calls, 20);
+is(scalar @missing, 0, 'every call\'s three records are in Redis');
+
+{
+    # each stream on its owner only, and each node holds only its own
+    my $wrong = 0;
+    for my $n (@nodes) {
+        my $r = $n->client;
+        my ($cursor, @keys) = (0);
+        do {
+            my ($c, $k) = $r->scan($cursor, 'MATCH', 'foxgov:ev:*',
+                                   'COUNT', 1000);
+            ($cursor, @keys) = ($c, @keys, @$k);
+        } while ($cursor);
+        $r->quit;
+        for my $k (@keys) {
+            my ($t) = $k =~ /\{(.*)\}/;
+            $wrong++ unless grep { $_ eq $t } @{ $spread->{ $n->port } };
+        }
+        is(scalar @keys, scalar @{ $spread->{ $n->port } },
+           'node ' . $n->port . ' holds the streams of its tenants');
+    }
+    is($wrong, 0, 'no stream on a node that does not own its slot');
+}
+is(order_ok(@tenants), 0, 'per tenant, every record after what it links to');
+is(metric('foxgov_redis_connected_workers'), 2,
+   'both workers connected to every master');
+is(metric('foxgov_evidence_records_total{result="spooled"}'), 0,
+   'nothing spooled');
+
+# ------------------------------------------- a slot migrated under load
+
+{
+    my $t = $tenants[0];
+    my $from = $cluster->owner($t);
+    my ($to) = grep { $_ != $from } @nodes;
+    my $slot = FoxGov::Test::RedisCluster::slot_of($t);
+    my $other = (grep { $cluster->owner($_) != $from } @tenants)[0];
+
+    # calls of $t (and of a tenant elsewhere) from a child, all along
+    my $out = $g->dir . '/migrate.out';
+    my $pid = fork();
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        open my $fh, '>', $out or POSIX::_exit(1);
+        my $t0 = time();
+        while (time() - $t0 < 4) {
+            for my $tt ($t, $other) {
+                my $r = call($tt);
+                print $fh "$r->{status} "
+                    . ($r->{headers}{'foxgov-execution-id'} // '-')
+                    . " $tt\n";
+            }
+        }
+        close $fh;
+        POSIX::_exit(0);
+    }
+
+    sleep 0.5;
+    $cluster->migrate_slot($slot, $from, $to, sub { sleep 0.5 });
+    waitpid $pid, 0;
+
+    my %mc;
+    open my $fh, '<', $out or die "$out: $!";
+    my $n = 0;
+    while (<$fh>) {
+        my ($status, $x, $tt) = split;
+        $n++;
+        $mc{$x} = $tt if $status == 200;
+    }
+    cmp_ok($n, '>=', 10, "calls went on during the migration ($n)");
+    is(scalar keys %mc, $n, 'every one of them answered 200');
+    is($cluster->owner($t)->port, $to->port, "$t\'s slot is on the new node");
+
+    @missing = wait_recorded(\%mc, 20);
+    is(scalar @missing, 0,
+       'no record lost across the migration (MOVED, ASK, spool)');
+    is(order_ok($t, $other), 0, 'and in order per tenant');
+    my $r = $from->client;
+    is($r->exists("foxgov:ev:{$t}"), 0, 'nothing left on the old owner');
+    $r->quit;
+    %calls = (%calls, %mc);
+}
+
+# ------------------------------------------- a master killed, restarted
+
+{
+    my $victim = $cluster->owner($tenants[1]);
+    my @down = grep { $cluster->owner($_) == $victim } @tenants;
+    my @up = grep { $cluster->owner($_) != $victim } @tenants;
+    ok(@down && @up, 'tenants on the victim and on the others');
+
+    $victim->kill9;
+
+    my %kc;
+    my $t0 = time();
+    for my $round (1 .. 3) {
+        for my $t (@down[0 .. ($#down < 3 ? $#down : 3)], @up[0 .. 3]) {
+            my $r = call($t);
+            $kc{ $r->{headers}{'foxgov-execution-id'} } = $t
+                if $r->{status} == 200;
+        }
+    }
+    is(scalar keys %kc, 3 * (($#down < 3 ? @down : 4) + 4),
+       'async calls of every tenant are served with a master down');
+    cmp_ok(time() - $t0, '<', 10, 'without waiting for the dead master');
+
+    # the others' tenants land at once; the victim's are spooled
+    my %upc = map { $_ => $kc{$_} } grep { my $x = $_;
+                                           !grep { $_ eq $kc{$x} } @down }
+              keys %kc;
+    @missing = wait_recorded(\%upc, 10);
+    is(scalar @missing, 0, 'the other masters\' tenants are recorded');
+    ok((grep { -s $_ > 8 } glob "$spool/spool-*.fgs"),
+       'the dead master\'s records are in the spool');
+    cmp_ok(metric('foxgov_evidence_records_total{result="spooled"}'), '>', 0,
+           'counted as spooled');
+    is(metric('foxgov_redis_connected_workers'), 0,
+       'no worker reaches every master');
+
+    my $s = call($down[0], '/strict');
+    is($s->{status}, 503, 'strict, its master down: 503');
+    is($s->{json}{error}{code}, 'evidence_unavailable',
+       'evidence_unavailable');
+    $kc{ $s->{headers}{'foxgov-execution-id'} } = $down[0];
+    my $ok = call($up[0], '/strict');
+    is($ok->{status}, 200, 'strict, a tenant of another master: 200');
+    $kc{ $ok->{headers}{'foxgov-execution-id'} } = $up[0];
+
+    $victim->start;
+    ok($cluster->wait_ok(30), 'the master is back, the cluster ok');
+
+    @missing = wait_recorded(\%kc, 30);
+    is(scalar @missing, 0, 'once it is back every call is recorded');
+
+    # exact: each call's three records, once each (the spool was drained
+    # once: nothing sent twice here, though twice would be allowed)
+    my %count;
+    my $total = 0;
+    for my $t (keys %{ { map { $_ => 1 } values %calls, values %kc } }) {
+        for my $e ($cluster->entries($t)) {
+            my ($x) = $e->{r} =~ /"execution_id":"([^"]+)"/;
+            $count{ "$x $e->{t}" }++;
+        }
+    }
+    my %all = (%calls, %kc);
+    my $lost = grep { my $x = $_; grep { !$count{"$x $_"} }
+                      qw(AuthContext PolicyDecisionRecord ModelCallRecord) }
+               keys %all;
+    is($lost, 0, 'no record lost (' . (3 * keys %all) . ' records)');
+    is(order_ok(@tenants), 0, 'per tenant, in order after the drain');
+
+    my $deadline = time() + 15;
+    my $st;
+    while (time() < $deadline) {
+        $st = call($down[0], '/strict')->{status};
+        last if $st == 200;
+        sleep 0.3;
+    }
+    is($st, 200, 'strict calls of its tenants are forwarded again');
+
+    $deadline = time() + 10;
+    while (time() < $deadline
+           && grep { -s $_ > 8 } glob "$spool/spool-*.fgs") {
+        sleep 0.2;
+    }
+    ok(!(grep { -s $_ > 8 } glob "$spool/spool-*.fgs"),
+       'the spool is emptied');
+    is(metric('foxgov_redis_connected_workers'), 2,
+       'both workers reach every master again');
+}
+
+is($g->stop, 0, 'nginx stops cleanly');
+{
+    my ($ok, @bad) = $g->nginx->error_log_ok;
+    ok($ok, 'no alert') or diag(join "\n", @bad);
+}
+
+$cluster->stop;
+done_testing();
