@@ -1041,7 +1041,8 @@ ngx_http_foxgov_spool_put(ngx_http_foxgov_transport_t *t,
     }
 
     ngx_http_foxgov_metrics_add(NGX_HTTP_FOXGOV_METRIC_SPOOLED);
-    ngx_http_foxgov_metrics_worker(ngx_http_foxgov_spool_used(t->spool), t->connected);
+    ngx_http_foxgov_metrics_worker(ngx_http_foxgov_spool_used(t->spool),
+                                   t->connected);
 
     /* spooled while connected (Redis refused it): drain it again later */
     if (t->connected && t->draining == 0) {
