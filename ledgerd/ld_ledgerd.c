@@ -1184,6 +1184,8 @@ ld_pending(ld_daemon_t *d)
 #define LD_TURN_WORK    1               /* something done, or to retry */
 #define LD_TURN_DONE    2               /* --once: the node is drained */
 #define LD_TURN_FAIL    3               /* --once cannot finish */
+#define LD_TURN_ERROR   4               /* failed: again, after a pause
+                                           in cluster mode */
 
 
 /* One turn of the loop on the node d->n. */
@@ -1216,7 +1218,7 @@ ld_turn(ld_daemon_t *d, long claim_every)
             if (d->cluster && d->conf->once && ++n->errors > 20) {
                 return LD_TURN_FAIL;
             }
-            return LD_TURN_WORK;
+            return LD_TURN_ERROR;
         }
         n->discovered_ms = now;
     }
@@ -1253,7 +1255,7 @@ ld_turn(ld_daemon_t *d, long claim_every)
             if (!d->cluster) {
                 ld_sleep_ms(n->backoff);
             }
-            return LD_TURN_WORK;
+            return LD_TURN_ERROR;
         }
         if (got > 0) {
             return LD_TURN_WORK;
@@ -1275,7 +1277,7 @@ ld_turn(ld_daemon_t *d, long claim_every)
         if (d->conf->once && ++n->errors > 20) {
             return LD_TURN_FAIL;
         }
-        return LD_TURN_WORK;
+        return LD_TURN_ERROR;
     }
 
     if (b != NULL) {
@@ -1413,7 +1415,8 @@ ld_map(ld_daemon_t *d)
     }
     free(d->nodes);
 
-    moved = d->remap;
+    moved = d->moved;
+    d->moved = 0;
     d->nodes = nodes;
     d->nnodes = nm;
     d->n = &d->nodes[0];
@@ -1425,7 +1428,6 @@ ld_map(ld_daemon_t *d)
         for (i = 0; i < d->nnodes; i++) {
             d->nodes[i].discovered_ms = 0;
             d->nodes[i].need_pending = 1;
-            d->nodes[i].retry_ms = 0;
         }
     }
 
@@ -1487,12 +1489,13 @@ ld_daemon_run(ld_daemon_t *d)
             if (d->n->redis.redirected) {
                 d->n->redis.redirected = 0;
                 d->remap = 1;
+                d->moved = 1;
             }
 
             if (rc == LD_TURN_FAIL) {
                 return 1;
             }
-            if (rc == LD_TURN_WORK) {
+            if (rc == LD_TURN_WORK || (rc == LD_TURN_ERROR && !d->cluster)) {
                 work = 1;
             }
             if (rc == LD_TURN_DONE) {
@@ -1504,7 +1507,7 @@ ld_daemon_run(ld_daemon_t *d)
             break;
         }
 
-        if (d->cluster && !work && !d->remap && !ld_stop) {
+        if (d->cluster && !work && !ld_stop) {
             /* each master polled; none had anything: wait a little */
             ld_sleep_ms(d->conf->once ? 10
                         : d->conf->block_ms < 100 ? d->conf->block_ms : 100);

@@ -124,6 +124,7 @@ struct ld_daemon_s {
     size_t                  nseeds;
     uint64_t                mapped_ms;      /* the map last read */
     int                     remap;          /* read the map again now */
+    int                     moved;          /* a slot moved: discover */
     char                   *password;
     long                    block_now;      /* this read's block time */
 
