@@ -29,6 +29,8 @@ sub new {
         password => $o{password},
         args => $o{args} // [],         # more redis-server arguments
         conf => $o{conf},               # a config file to start from
+        bare => $o{bare},               # the config file only: it says
+                                        # port, bind, dir, durability
     }, $class;
     push @LIVE, $self;
     return $self;
@@ -46,6 +48,8 @@ sub start {
     if ($pid == 0) {
         open STDOUT, '>>', "$self->{dir}/redis.out";
         open STDERR, '>&', \*STDOUT;
+        exec { 'redis-server' } 'redis-server', $self->{conf},
+            '--daemonize', 'no' or POSIX::_exit(127) if $self->{bare};
         my @args = ((defined $self->{conf} ? ($self->{conf}) : ()),
             '--port', $self->{port}, '--bind', '127.0.0.1',
             '--dir', $self->{dir}, '--appendonly', 'yes',
@@ -160,9 +164,17 @@ use File::Temp qw(tempdir);
 use Redis;
 use Time::HiRes qw(sleep time);
 
+# new(masters => 3, node_timeout => ms, args => [...]), or
+# new(nodes => [FoxGov::Test::Redis, ...], password => P): nodes made by
+# the caller (from a config file of its own).
 sub new {
     my ($class, %o) = @_;
-    my $self = bless { nodes => [], masters => $o{masters} // 3 }, $class;
+    my $self = bless { nodes => [], masters => $o{masters} // 3,
+                       password => $o{password} }, $class;
+    if ($o{nodes}) {
+        $self->{nodes} = $o{nodes};
+        return $self;
+    }
     for my $i (1 .. $self->{masters}) {
         my $dir = tempdir('foxgov-rcl-XXXXXXXX', TMPDIR => 1, CLEANUP => 1);
         push @{ $self->{nodes} }, FoxGov::Test::Redis->new(
@@ -183,6 +195,7 @@ sub addrs { return map { $_->addr } @{ $_[0]{nodes} } }
 sub start {
     my ($self) = @_;
     $_->start for $self->nodes;
+    local $ENV{REDISCLI_AUTH} = $self->{password} if $self->{password};
     my $out = `redis-cli --cluster create @{[ $self->addrs ]} --cluster-replicas 0 --cluster-yes 2>&1`;
     die "redis-cli --cluster create: $out" if $?;
     $self->wait_ok(20) or die "the cluster is not ok";
