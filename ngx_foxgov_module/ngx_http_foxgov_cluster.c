@@ -1154,8 +1154,12 @@ ngx_http_foxgov_cluster_on_reply(redisAsyncContext *ac, void *r, void *data)
     to = cl->exiting ? NULL
          : ngx_http_foxgov_cluster_redirect(cl, n, reply, &ask, &slot);
 
+    if (to != NULL && (ngx_uint_t) slot != s->slot) {
+        to = NULL;                      /* not this record's slot */
+    }
+
     if (to != NULL) {
-        if (!ask && (ngx_uint_t) slot == s->slot) {
+        if (!ask) {
             /* the slot is there now; the whole map is asked for again */
             cl->slot[slot] = (int16_t) to->index;
             ngx_http_foxgov_cluster_refresh_soon(cl);

@@ -17,6 +17,8 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 
+use IO::Select;
+use IO::Socket::INET;
 use POSIX qw(WNOHANG);
 use Test::More;
 use Time::HiRes qw(time sleep);
@@ -316,6 +318,123 @@ is($g->stop, 0, 'nginx stops cleanly');
 {
     my ($ok, @bad) = $g->nginx->error_log_ok;
     ok($ok, 'no alert') or diag(join "\n", @bad);
+}
+
+# ------------------------------------- a hostile "cluster": bad replies
+
+# A fake node: CLUSTER SLOTS answered with malformed maps (out of range,
+# reversed, not a string, too short, a host name, not an array, an
+# error), then a map giving it every slot, after which each XADD is
+# answered with a redirection that is garbage or leads nowhere.  The
+# worker must not crash, must keep serving, and must keep every record
+# (in the spool: this node acknowledges none).
+{
+    my $listen = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+        LocalPort => 0, Listen => 16, ReuseAddr => 1) or die "listen: $!";
+    my $fport = $listen->sockport;
+    my @maps = (
+        "*1\r\n*3\r\n:0\r\n:99999\r\n*2\r\n\$9\r\n127.0.0.1\r\n:$fport\r\n",
+        "*1\r\n*3\r\n:5\r\n:1\r\n*2\r\n\$9\r\n127.0.0.1\r\n:$fport\r\n",
+        "*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n:1\r\n:1\r\n",
+        "*1\r\n*2\r\n:0\r\n:16383\r\n",
+        "*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n\$9\r\nlocalhost\r\n:$fport\r\n",
+        "*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n\$9\r\n127.0.0.1\r\n:70000\r\n",
+        "*1\r\n*3\r\n:0\r\n:16383\r\n*1\r\n\$9\r\n127.0.0.1\r\n",
+        "*2\r\n:1\r\n\$-1\r\n",
+        "+OK\r\n",
+        "-ERR no\r\n",
+        "*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n\$0\r\n\r\n:$fport\r\n",
+    );
+    my @redirects = (
+        '-MOVED 99999 127.0.0.1:1', '-MOVED abc', '-ASK 5 :0',
+        '-MOVED %s 127.0.0.1:' . $fport, '-ASK %s 999.1.1.1:80',
+        '-MOVED %s 127.0.0.1:', '-ASK %s', '-TRYAGAIN', ':12',
+        '-CLUSTERDOWN The cluster is down', '-MOVED %s ' . ('9' x 200),
+    );
+    my $fake = fork();
+    die "fork: $!" unless defined $fake;
+    if ($fake == 0) {
+        local $SIG{ALRM} = sub { POSIX::_exit(0) };
+        alarm 60;
+        my $sel = IO::Select->new($listen);
+        my (%buf, $nmap, $nx);
+        while (1) {
+            for my $fh ($sel->can_read(1)) {
+                if ($fh == $listen) {
+                    my $c = $listen->accept or next;
+                    $sel->add($c);
+                    next;
+                }
+                my $n = sysread($fh, my $chunk, 65536);
+                if (!$n) { $sel->remove($fh); close $fh; next }
+                $buf{$fh} .= $chunk;
+                # whole commands: *N then N bulk strings
+                while ($buf{$fh} =~ /\A\*(\d+)\r\n/) {
+                    my ($argc, $pos, @a) = ($1, length($&));
+                    my $ok = 1;
+                    for (1 .. $argc) {
+                        my $rest = substr($buf{$fh}, $pos);
+                        if ($rest =~ /\A\$(\d+)\r\n/
+                            && length($rest) >= length($&) + $1 + 2) {
+                            push @a, substr($rest, length($&), $1);
+                            $pos += length($&) + $1 + 2;
+                        } else { $ok = 0; last }
+                    }
+                    last unless $ok;
+                    substr($buf{$fh}, 0, $pos) = '';
+                    my $cmd = uc($a[0] // '') . ' ' . uc($a[1] // '');
+                    my $out;
+                    if ($cmd =~ /^CLUSTER SLOTS/) {
+                        $out = $maps[ $nmap++ % @maps ];
+                        $out = $maps[-1] if $nmap > 3 * @maps;
+                    } elsif ($cmd =~ /^XADD/) {
+                        my $slot = FoxGov::Test::RedisCluster::slot_of(
+                            $a[1] =~ /\{(.*)\}/ ? $1 : '');
+                        $out = sprintf($redirects[ $nx++ % @redirects ],
+                                       $slot) . "\r\n";
+                    } else {
+                        $out = "+OK\r\n";
+                    }
+                    syswrite($fh, $out);
+                }
+            }
+        }
+    }
+    close $listen;
+
+    my $h = FoxGov::Test::Gateway->new(workers => 2);
+    my $hspool = $h->with_redis("127.0.0.1:$fport cluster",
+                                redis => 'connect_timeout=300ms timeout=1s');
+    $h->start;
+    my @before = $h->workers;
+
+    my ($ok, $n) = (0, 0);
+    my $t0 = time();
+    while (time() - $t0 < 6) {
+        for my $tn (@tenants[0 .. 5]) {
+            my $r = $h->request(POST => '/v1/chat/completions',
+                token => $h->token(tenant => $tn),
+                body => { model => 'gpt-4o-2024-08-06',
+                          messages => [ { role => 'user',
+                                          content => 'x' } ] });
+            $n++;
+            $ok++ if $r->{status} == 200;
+        }
+    }
+    is($ok, $n, "served all along ($n calls) by a node answering garbage");
+    is_deeply([ $h->workers ], \@before, 'no worker crashed');
+    my $log = $h->nginx->read_file('error.log');
+    like($log, qr/CLUSTER SLOTS answered something unexpected/,
+         'malformed maps are logged and ignored');
+    unlike($log, qr/exited on signal|neither in redis nor in the spool/,
+           'no crash, no record lost');
+    ok((grep { -s $_ > 8 } glob "$hspool/spool-*.fgs"),
+       'the records are kept in the spool');
+    is($h->stop, 0, 'nginx stops cleanly');
+    my ($lok, @bad) = $h->nginx->error_log_ok;
+    ok($lok, 'no alert') or diag(join "\n", @bad);
+    kill 'KILL', $fake;
+    waitpid $fake, 0;
 }
 
 $cluster->stop;
