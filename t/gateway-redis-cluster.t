@@ -17,8 +17,6 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 
-use IO::Select;
-use IO::Socket::INET;
 use POSIX qw(WNOHANG);
 use Test::More;
 use Time::HiRes qw(time sleep);
@@ -329,9 +327,7 @@ is($g->stop, 0, 'nginx stops cleanly');
 # worker must not crash, must keep serving, and must keep every record
 # (in the spool: this node acknowledges none).
 {
-    my $listen = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
-        LocalPort => 0, Listen => 16, ReuseAddr => 1) or die "listen: $!";
-    my $fport = $listen->sockport;
+    my $fport = FoxGov::Test::Fixtures::free_port();
     my @maps = (
         "*1\r\n*3\r\n:0\r\n:99999\r\n*2\r\n\$9\r\n127.0.0.1\r\n:$fport\r\n",
         "*1\r\n*3\r\n:5\r\n:1\r\n*2\r\n\$9\r\n127.0.0.1\r\n:$fport\r\n",
@@ -351,56 +347,23 @@ is($g->stop, 0, 'nginx stops cleanly');
         '-MOVED %s 127.0.0.1:', '-ASK %s', '-TRYAGAIN', ':12',
         '-CLUSTERDOWN The cluster is down', '-MOVED %s ' . ('9' x 200),
     );
-    my $fake = fork();
-    die "fork: $!" unless defined $fake;
-    if ($fake == 0) {
-        local $SIG{ALRM} = sub { POSIX::_exit(0) };
-        alarm 60;
-        my $sel = IO::Select->new($listen);
-        my (%buf, $nmap, $nx);
-        while (1) {
-            for my $fh ($sel->can_read(1)) {
-                if ($fh == $listen) {
-                    my $c = $listen->accept or next;
-                    $sel->add($c);
-                    next;
-                }
-                my $n = sysread($fh, my $chunk, 65536);
-                if (!$n) { $sel->remove($fh); close $fh; next }
-                $buf{$fh} .= $chunk;
-                # whole commands: *N then N bulk strings
-                while ($buf{$fh} =~ /\A\*(\d+)\r\n/) {
-                    my ($argc, $pos, @a) = ($1, length($&));
-                    my $ok = 1;
-                    for (1 .. $argc) {
-                        my $rest = substr($buf{$fh}, $pos);
-                        if ($rest =~ /\A\$(\d+)\r\n/
-                            && length($rest) >= length($&) + $1 + 2) {
-                            push @a, substr($rest, length($&), $1);
-                            $pos += length($&) + $1 + 2;
-                        } else { $ok = 0; last }
-                    }
-                    last unless $ok;
-                    substr($buf{$fh}, 0, $pos) = '';
-                    my $cmd = uc($a[0] // '') . ' ' . uc($a[1] // '');
-                    my $out;
-                    if ($cmd =~ /^CLUSTER SLOTS/) {
-                        $out = $maps[ $nmap++ % @maps ];
-                        $out = $maps[-1] if $nmap > 3 * @maps;
-                    } elsif ($cmd =~ /^XADD/) {
-                        my $slot = FoxGov::Test::RedisCluster::slot_of(
-                            $a[1] =~ /\{(.*)\}/ ? $1 : '');
-                        $out = sprintf($redirects[ $nx++ % @redirects ],
-                                       $slot) . "\r\n";
-                    } else {
-                        $out = "+OK\r\n";
-                    }
-                    syswrite($fh, $out);
-                }
-            }
+    my ($nmap, $nx) = (0, 0);
+    my $fake;
+    ($fake, $fport) = FoxGov::Test::Redis::fake_node(sub {
+        my (@a) = @_;
+        my $cmd = uc($a[0] // '') . ' ' . uc($a[1] // '');
+        if ($cmd =~ /^CLUSTER SLOTS/) {
+            my $out = $maps[ $nmap++ % @maps ];
+            return $nmap > 3 * @maps ? $maps[-1] : $out;
         }
-    }
-    close $listen;
+        if ($cmd =~ /^XADD/) {
+            my $slot = FoxGov::Test::RedisCluster::slot_of(
+                $a[1] =~ /\{(.*)\}/ ? $1 : '');
+            no warnings 'redundant';    # not every reply names the slot
+            return sprintf($redirects[ $nx++ % @redirects ], $slot) . "\r\n";
+        }
+        return "+OK\r\n";
+    }, port => $fport);
 
     my $h = FoxGov::Test::Gateway->new(workers => 2);
     my $hspool = $h->with_redis("127.0.0.1:$fport cluster",

@@ -246,6 +246,43 @@ verify_ok($_, $want{$_}, 'cluster') for @tenants[0 .. 3], $ta, $tb;
 
 unlike($a->log_text . $b->log_text, qr/\[(alert|crit)\]/i, 'no alert');
 
+# ------------------------------------- a hostile seed: bad CLUSTER SLOTS
+
+# A fake node answering CLUSTER SLOTS with malformed maps: the daemon
+# logs it, uses none of it, keeps trying (no crash), and stops on SIGTERM.
+{
+    my @maps = (
+        "*1\r\n*3\r\n:0\r\n:99999\r\n*2\r\n\$9\r\n127.0.0.1\r\n:1\r\n",
+        "*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n:1\r\n:1\r\n",
+        "*1\r\n*2\r\n:0\r\n:16383\r\n",
+        "*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n\$9\r\nlocalhost\r\n:1\r\n",
+        "*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n\$3\r\n1;2\r\n:1\r\n",
+        "*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n\$9\r\n127.0.0.1\r\n:0\r\n",
+        "*2\r\n:1\r\n\$-1\r\n",
+        "+OK\r\n",
+        "-ERR no\r\n",
+        "*0\r\n",
+    );
+    my $n = 0;
+    my ($fake, $fport) = FoxGov::Test::Redis::fake_node(sub {
+        my $cmd = uc($_[0] // '') . ' ' . uc($_[1] // '');
+        return $cmd =~ /^CLUSTER SLOTS/ ? $maps[ $n++ % @maps ] : "+OK\r\n";
+    });
+    my $h = FoxGov::Test::Ledgerd->new(redis => $cluster,
+        ledger => "file:$dir/hostile", log => "$dir/hostile.log",
+        args => [ '--redis-cluster', "127.0.0.1:$fport" ]);
+    $h->start;
+    sleep 3;
+    ok($h->running, 'a daemon given malformed maps keeps running');
+    like($h->log_text, qr/CLUSTER SLOTS: an unexpected/,
+         'and says what it got');
+    unlike($h->log_text, qr/cluster master 127\.0\.0\.1:1\b/,
+           'using none of it');
+    is($h->stop, 0, 'it stops on SIGTERM');
+    kill 'KILL', $fake;
+    waitpid $fake, 0;
+}
+
 $cluster->stop;
 $pg->stop;
 done_testing();

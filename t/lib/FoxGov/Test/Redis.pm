@@ -75,6 +75,64 @@ sub start {
     die "redis-server did not start on $self->{port}";
 }
 
+# A fake Redis node for hostile replies: fake_node(sub { my (@argv) = @_;
+# return the raw RESP reply }, port => P, timeout => S) listens on a
+# loopback port (P, or any), answers every command of every connection
+# with what the sub returns, and exits after S (60) seconds.  Returns
+# (pid, port); kill it with KILL.
+sub fake_node {
+    my ($answer, %o) = @_;
+    my $timeout = $o{timeout};
+    my $listen = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+        LocalPort => $o{port} // 0, Listen => 16, ReuseAddr => 1)
+        or die "listen: $!";
+    my $port = $listen->sockport;
+    my $pid = fork();
+    die "fork: $!" unless defined $pid;
+    if ($pid) {
+        close $listen;
+        return ($pid, $port);
+    }
+    require IO::Select;
+    local $SIG{ALRM} = sub { POSIX::_exit(0) };
+    alarm($timeout // 60);
+    my $sel = IO::Select->new($listen);
+    my %buf;
+    while (1) {
+        for my $fh ($sel->can_read(1)) {
+            if ($fh == $listen) {
+                my $c = $listen->accept or next;
+                $sel->add($c);
+                next;
+            }
+            my $n = sysread($fh, my $chunk, 65536);
+            if (!$n) { $sel->remove($fh); close $fh; next }
+            $buf{$fh} .= $chunk;
+            # whole commands: *N then N bulk strings
+            while ($buf{$fh} =~ /\A\*(\d+)\r\n/) {
+                my ($argc, $pos, @a) = ($1, length($&));
+                my $ok = 1;
+                for (1 .. $argc) {
+                    my $rest = substr($buf{$fh}, $pos);
+                    if ($rest =~ /\A\$(\d+)\r\n/
+                        && length($rest) >= length($&) + $1 + 2)
+                    {
+                        push @a, substr($rest, length($&), $1);
+                        $pos += length($&) + $1 + 2;
+                    } else {
+                        $ok = 0;
+                        last;
+                    }
+                }
+                last unless $ok;
+                substr($buf{$fh}, 0, $pos) = '';
+                syswrite($fh, $answer->(@a));
+            }
+        }
+    }
+}
+
+
 # SIGKILL (kill(9)) or SIGTERM (stop): it is gone when this returns.
 sub kill9 { $_[0]->_signal('KILL') }
 sub stop  { $_[0]->_signal('TERM') }
