@@ -369,7 +369,9 @@ is($g->stop, 0, 'nginx stops cleanly');
     my $hspool = $h->with_redis("127.0.0.1:$fport cluster",
                                 redis => 'connect_timeout=300ms timeout=1s');
     $h->start;
-    my @before = $h->workers;
+    my @before;
+    my $wdl = time() + 10;
+    sleep 0.1 while (@before = $h->workers) < 2 && time() < $wdl;
 
     my ($ok, $n) = (0, 0);
     my $t0 = time();
