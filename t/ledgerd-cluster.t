@@ -246,6 +246,23 @@ verify_ok($_, $want{$_}, 'cluster') for @tenants[0 .. 3], $ta, $tb;
 
 unlike($a->log_text . $b->log_text, qr/\[(alert|crit)\]/i, 'no alert');
 
+# ------------------------------------------------ --once over the masters
+
+{
+    my @once = map { "once$_" } 1 .. 6;
+    feed_tenant($_, flows($_, 5, salt => 'once')) for @once;
+    my $o = FoxGov::Test::Ledgerd->new(redis => $cluster,
+        ledger => "file:$dir/once", log => "$dir/once.log",
+        args => [ '--group', 'once-group', '--consumer', 'once' ]);
+    is($o->run_once, 0, '--once over the 3 masters exits 0');
+    for my $t (@once) {
+        my ($rc, $out, $err) = run_foxgov('verify',
+                                          "$dir/once/$t/ledger.jsonl");
+        like($out, qr/15 records/, "--once: $t drained (15 records)")
+            or diag($err);
+    }
+}
+
 # ------------------------------------- a hostile seed: bad CLUSTER SLOTS
 
 # A fake node answering CLUSTER SLOTS with malformed maps: the daemon
