@@ -1298,8 +1298,18 @@ static void
 ngx_http_foxgov_cluster_drain_soon(ngx_http_foxgov_cluster_t *cl,
     ngx_msec_t delay)
 {
-    if (cl->exiting || cl->drain.timer_set) {
+    if (cl->exiting) {
         return;
+    }
+
+    if (cl->drain.timer_set) {
+        if (delay > 1) {
+            return;                     /* a pass is due already */
+        }
+
+        /* a node came up: now, not when the backoff says */
+        ngx_del_timer(&cl->drain);
+        cl->drain_backoff = NGX_HTTP_FOXGOV_CLUSTER_BACKOFF_MIN;
     }
 
     ngx_add_timer(&cl->drain, delay ? delay : 1);
