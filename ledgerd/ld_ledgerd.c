@@ -1439,7 +1439,7 @@ int
 ld_daemon_run(ld_daemon_t *d)
 {
     uint64_t     now;
-    long         claim_every, backoff;
+    long         claim_every, backoff, idle_ms;
     size_t       i, done;
     int          rc, work, errors;
 
@@ -1449,6 +1449,7 @@ ld_daemon_run(ld_daemon_t *d)
     }
     backoff = 100;
     errors = 0;
+    idle_ms = 10;
 
     while (!ld_stop) {
 
@@ -1508,9 +1509,17 @@ ld_daemon_run(ld_daemon_t *d)
         }
 
         if (d->cluster && !work && !ld_stop) {
-            /* each master polled; none had anything: wait a little */
-            ld_sleep_ms(d->conf->once ? 10
-                        : d->conf->block_ms < 100 ? d->conf->block_ms : 100);
+            /*
+             * Each master polled (a read a slot, without BLOCK); none had
+             * anything: a pause, doubling from 10 ms to --block while the
+             * rounds find nothing, so an idle fleet is not polled hard.
+             */
+            ld_sleep_ms(d->conf->once ? 10 : idle_ms);
+            idle_ms = idle_ms * 2 > d->conf->block_ms
+                      ? d->conf->block_ms : idle_ms * 2;
+
+        } else {
+            idle_ms = 10;
         }
     }
 
