@@ -83,45 +83,55 @@ static int
 ld_parse_addr(const char *a, size_t len, int unix_ok, char **host,
     int *port, char **unix_path, fg_error_t *err)
 {
-    const char  *colon;
-    char         buf[LD_HOST_MAX + 8], *end;
+    const char  *opt = unix_ok ? "--redis" : "--redis-cluster";
+    char        *buf, *colon, *end;
     long         p;
+    int          rc;
 
-    if (unix_ok && len > 5 && strncmp(a, "unix:", 5) == 0) {
+    if (unix_ok && len >= 5 && strncmp(a, "unix:", 5) == 0) {
+        if (len == 5) {
+            return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
+                                "--redis unix: needs a path");
+        }
         *unix_path = strndup(a + 5, len - 5);
         return *unix_path ? FG_OK
                : fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET,
                               "out of memory");
     }
 
-    if (len == 0 || len >= sizeof(buf)) {
-        return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
-                            "--redis%s \"%.*s\" is not IP:PORT%s",
-                            unix_ok ? "" : "-cluster", (int) (len % 200), a,
-                            unix_ok ? " or unix:PATH" : "");
+    buf = strndup(a, len);
+    if (buf == NULL) {
+        return fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
     }
-    memcpy(buf, a, len);
-    buf[len] = '\0';
 
+    rc = FG_OK;
     colon = strrchr(buf, ':');
     if (colon == NULL || colon == buf) {
-        return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
-                            "--redis%s \"%s\" is not IP:PORT%s",
-                            unix_ok ? "" : "-cluster", buf,
-                            unix_ok ? " or unix:PATH" : "");
+        rc = fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
+                          "%s \"%.200s\" is not IP:PORT%s", opt, buf,
+                          unix_ok ? " or unix:PATH" : "");
+        goto done;
     }
+
     errno = 0;
     p = strtol(colon + 1, &end, 10);
     if (errno || *end != '\0' || p < 1 || p > 65535) {
-        return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
-                            "--redis%s \"%s\": not a port",
-                            unix_ok ? "" : "-cluster", buf);
+        rc = fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
+                          "%s \"%.200s\": not a port", opt, buf);
+        goto done;
     }
 
-    *host = strndup(buf, (size_t) (colon - buf));
+    *colon = '\0';
+    *host = strdup(buf);
     *port = (int) p;
-    return *host ? FG_OK
-           : fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
+    if (*host == NULL) {
+        rc = fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
+    }
+
+done:
+
+    free(buf);
+    return rc;
 }
 
 
