@@ -171,6 +171,33 @@ is(metric('foxgov_redis_connected_workers'), 2,
 is(metric('foxgov_evidence_records_total{result="spooled"}'), 0,
    'nothing spooled');
 
+# ------------------------------------------------- nginx -s reload
+
+{
+    my @old = $g->workers;
+    $g->nginx->reload;
+    my $deadline = time() + 15;
+    my @new;
+    while (time() < $deadline) {
+        @new = $g->workers;
+        last if @new == 2 && !grep { my $o = $_; grep { $_ == $o } @new }
+                                   @old;
+        sleep 0.1;
+    }
+    is(scalar(grep { my $o = $_; grep { $_ == $o } @new } @old), 0,
+       'reloaded: new workers');
+    my %rc;
+    for my $t (@tenants[0 .. 7]) {
+        my $r = call($t);
+        $rc{ $r->{headers}{'foxgov-execution-id'} } = $t
+            if $r->{status} == 200;
+    }
+    is(scalar keys %rc, 8, 'served after the reload');
+    my @m = wait_recorded(\%rc, 15);
+    is(scalar @m, 0, 'and recorded by the new workers\' map');
+    %calls = (%calls, %rc);
+}
+
 # ------------------------------------------- a slot migrated under load
 
 {
