@@ -1169,9 +1169,16 @@ ngx_http_foxgov_cluster_on_reply(redisAsyncContext *ac, void *r, void *data)
             ngx_http_foxgov_node_connect(to);
         }
 
+        /*
+         * ASK: the key is not on the node asked (migrated, or not made
+         * yet), so the records of its tenant in flight behind this one
+         * get ASK too, in order, and follow it: it may go at once.
+         * MOVED: only when nothing of its slot is in flight elsewhere.
+         */
         if (s->redirects < NGX_HTTP_FOXGOV_CLUSTER_REDIRECTS
             && (s->drained
                 ? !ngx_http_foxgov_cluster_blocked(cl, s->slot)
+                : ask ? cl->spooled[s->slot] == 0
                 : ngx_http_foxgov_cluster_direct(cl, to, s->slot))
             && ngx_http_foxgov_cluster_xadd(to, s, ask) == NGX_OK)
         {

@@ -253,6 +253,35 @@ is(metric('foxgov_evidence_records_total{result="spooled"}'), 0,
     %calls = (%calls, %mc);
 }
 
+# ---------------------------- a strict call while its slot is migrating
+
+# The key moved, the slot not handed over yet: the old owner answers ASK,
+# the gateway sends ASKING and the XADD to the new one (which would
+# answer MOVED back without ASKING), so the strict call is acknowledged.
+{
+    my $t = $tenants[4];
+    my $from = $cluster->owner($t);
+    my ($to) = grep { $_ != $from } @nodes;
+    my $slot = FoxGov::Test::RedisCluster::slot_of($t);
+    my $before = () = $cluster->entries($t);
+    my ($st, $x);
+    $cluster->migrate_slot($slot, $from, $to, sub {
+        my $r = call($t, '/strict');
+        ($st, $x) = ($r->{status}, $r->{headers}{'foxgov-execution-id'});
+        $calls{$x} = $t if $x;
+    });
+    is($st, 200, 'strict, its key migrated but not its slot (ASK): 200');
+    my $r = $to->client;
+    my @e = $r->xrange("foxgov:ev:{$t}", '-', '+');
+    $r->quit;
+    my %types = map { my %f = @{ $_->[1] }; $f{r} =~ /\Q$x\E/
+                                            ? ($f{t} => 1) : () } @e;
+    ok($types{AuthContext} && $types{PolicyDecisionRecord},
+       'its AuthContext and decision are on the new owner');
+    @missing = wait_recorded({ $x => $t }, 10);
+    is(scalar @missing, 0, 'and its call record');
+}
+
 # ------------------------------------------- a master killed, restarted
 
 {
