@@ -32,7 +32,9 @@
  *     for again) and the record is sent there at once when nothing of its
  *     slot is spooled or in flight elsewhere (so it cannot overtake
  *     another record of its tenant); otherwise it is spooled, behind.
- *     ASK: ASKING then the XADD to the node named, for that record only.
+ *     ASK: ASKING then the XADD to the node named, for that record only,
+ *     at once (the records of its tenant in flight behind it get ASK too
+ *     and follow it in order), unless records of its slot are spooled.
  *     At most 5 redirections a record, then the spool.
  *
  *   - A node's connection lost or given up asks for the map again (a
