@@ -61,11 +61,13 @@
 #define NGX_HTTP_FOXGOV_CLUSTER_BACKOFF_MAX 5000        /* ms */
 #define NGX_HTTP_FOXGOV_CLUSTER_BATCH       256         /* drain XADDs */
 #define NGX_HTTP_FOXGOV_CLUSTER_SCAN        4096        /* entries a turn */
+#define NGX_HTTP_FOXGOV_CLUSTER_ERR         129         /* an error kept */
 #define NGX_HTTP_FOXGOV_CLUSTER_STREAM_MAX  (sizeof("foxgov:ev:{}") \
                                              + FG_TENANT_ID_MAX)
 
 
 typedef struct ngx_http_foxgov_cluster_s  ngx_http_foxgov_cluster_t;
+typedef struct ngx_http_foxgov_csent_s    ngx_http_foxgov_csent_t;
 
 
 /* A node of the cluster and the worker's connection to it. */
@@ -86,11 +88,21 @@ typedef struct {
     ngx_msec_t                     backoff;
     ngx_event_t                    timeout;     /* connect, or a reply */
     ngx_connection_t               dummy;
+
+    /* replicas=: XADDs sent this turn, one WAIT after them (posted) */
+    ngx_http_foxgov_csent_t       *unconfirmed;
+    ngx_http_foxgov_csent_t      **unconfirmed_last;
+    ngx_event_t                    confirm;
 } ngx_http_foxgov_node_t;
 
 
 /* A record sent, kept until its node acknowledges it. */
-typedef struct {
+struct ngx_http_foxgov_csent_s {
+    ngx_http_foxgov_csent_t       *next;        /* replicas=: its WAIT's */
+    ngx_uint_t                     xadd;        /* replicas=: XADD_* */
+    ngx_uint_t                     covered;     /* replicas=: COVER_* */
+    size_t                         err_len;
+    u_char                         err[NGX_HTTP_FOXGOV_CLUSTER_ERR];
     ngx_http_foxgov_wait_t        *wait;        /* strict: the call */
     ngx_http_foxgov_node_t        *node;        /* where it went */
     uint64_t                       entry;       /* drained: its ordinal */
@@ -103,7 +115,19 @@ typedef struct {
     char                           hash[FG_SHA256_HEX_LEN + 1];
     size_t                         len;
     u_char                         record[1];
-} ngx_http_foxgov_csent_t;
+};
+
+/* replicas=: the XADD's answer, kept until the WAIT after it answers */
+#define NGX_HTTP_FOXGOV_XADD_PENDING    0
+#define NGX_HTTP_FOXGOV_XADD_OK         1
+#define NGX_HTTP_FOXGOV_XADD_ERROR      2       /* err: what it said */
+#define NGX_HTTP_FOXGOV_XADD_NONE       3       /* the connection went */
+
+/* replicas=: whether a WAIT covers it */
+#define NGX_HTTP_FOXGOV_COVER_NOT_YET   0       /* on the node's list */
+#define NGX_HTTP_FOXGOV_COVER_WAIT      1       /* its WAIT answers it */
+#define NGX_HTTP_FOXGOV_COVER_NONE      2       /* no WAIT: its XADD's
+                                                   callback ends it */
 
 
 struct ngx_http_foxgov_cluster_s {
@@ -172,6 +196,12 @@ static void ngx_http_foxgov_cluster_spool_put(ngx_http_foxgov_cluster_t *cl,
     const char *hash, const u_char *rec, size_t len);
 static void ngx_http_foxgov_cluster_on_reply(redisAsyncContext *ac,
     void *r, void *data);
+static void ngx_http_foxgov_cluster_on_xadd(redisAsyncContext *ac,
+    void *r, void *data);
+static void ngx_http_foxgov_cluster_answer(ngx_http_foxgov_node_t *n,
+    ngx_http_foxgov_csent_t *s, redisReply *reply);
+static void ngx_http_foxgov_cluster_confirm(ngx_event_t *ev);
+static void ngx_http_foxgov_node_unconfirmed(ngx_http_foxgov_node_t *n);
 
 
 /* ============================================================ slots */
@@ -522,6 +552,7 @@ ngx_http_foxgov_node_on_disconnect(const redisAsyncContext *ac, int status)
         ngx_del_timer(&n->timeout);
     }
 
+    ngx_http_foxgov_node_unconfirmed(n);
     ngx_http_foxgov_node_schedule(n);
 
     /* a failover may have given its slots to another node */
@@ -610,6 +641,7 @@ ngx_http_foxgov_node_drop(ngx_http_foxgov_node_t *n, const char *why)
 
     n->ac = NULL;
     n->waiting = 0;
+    ngx_http_foxgov_node_unconfirmed(n);
 
     ngx_http_foxgov_node_schedule(n);
     ngx_http_foxgov_cluster_refresh_soon(n->cl);
@@ -921,8 +953,11 @@ ngx_http_foxgov_cluster_xadd(ngx_http_foxgov_node_t *n,
     p = ngx_snprintf(obs, sizeof(obs), "{\"gateway_pid\":%P}", ngx_pid);
     argv[10] = (char *) obs;    argvlen[10] = (size_t) (p - obs);
 
-    if (redisAsyncCommandArgv(n->ac, ngx_http_foxgov_cluster_on_reply, s,
-                              11, argv, argvlen)
+    if (redisAsyncCommandArgv(n->ac,
+                              n->cl->conf->replicas
+                              ? ngx_http_foxgov_cluster_on_xadd
+                              : ngx_http_foxgov_cluster_on_reply,
+                              s, 11, argv, argvlen)
         != REDIS_OK)
     {
         return NGX_ERROR;
@@ -931,6 +966,19 @@ ngx_http_foxgov_cluster_xadd(ngx_http_foxgov_node_t *n,
     s->node = n;
     n->waiting++;
     ngx_http_foxgov_node_waiting(n);
+
+    if (n->cl->conf->replicas) {
+        /* acknowledged once a WAIT after it says replicas have it */
+        s->xadd = NGX_HTTP_FOXGOV_XADD_PENDING;
+        s->covered = NGX_HTTP_FOXGOV_COVER_NOT_YET;
+        s->next = NULL;
+        *n->unconfirmed_last = s;
+        n->unconfirmed_last = &s->next;
+
+        if (!n->confirm.posted) {
+            ngx_post_event(&n->confirm, &ngx_posted_events);
+        }
+    }
 
     return NGX_OK;
 }
@@ -1121,21 +1169,231 @@ ngx_http_foxgov_cluster_direct(ngx_http_foxgov_cluster_t *cl,
 static void
 ngx_http_foxgov_cluster_on_reply(redisAsyncContext *ac, void *r, void *data)
 {
-    redisReply                 *reply = r;
-    ngx_http_foxgov_csent_t    *s = data;
-    ngx_http_foxgov_node_t     *n = ac->ev.data;
-    ngx_http_foxgov_cluster_t  *cl = n->cl;
-    ngx_http_foxgov_node_t     *to;
-    ngx_uint_t                  acked, ask;
-    ngx_int_t                   slot;
+    ngx_http_foxgov_node_t  *n = ac->ev.data;
+
+    if (n->waiting > 0) {
+        n->waiting--;
+    }
+
+    if (r == NULL) {
+        n->ready = 0;                   /* the connection is going */
+    }
+
+    ngx_http_foxgov_cluster_answer(n, data, r);
+}
+
+
+/*
+ * replicas=: an XADD's answer is kept in the record until the WAIT after
+ * it answers; when no WAIT covers it (it could not be sent), this is the
+ * record's last callback and it is answered here.
+ */
+static void
+ngx_http_foxgov_cluster_on_xadd(redisAsyncContext *ac, void *r, void *data)
+{
+    redisReply               *reply = r;
+    ngx_http_foxgov_csent_t  *s = data;
+    ngx_http_foxgov_node_t   *n = ac->ev.data;
+    redisReply                err;
 
     if (n->waiting > 0) {
         n->waiting--;
     }
 
     if (reply == NULL) {
-        n->ready = 0;                   /* the connection is going */
+        n->ready = 0;
+        s->xadd = NGX_HTTP_FOXGOV_XADD_NONE;
+
+    } else if (reply->type == REDIS_REPLY_STRING) {
+        s->xadd = NGX_HTTP_FOXGOV_XADD_OK;
+
+    } else {
+        s->xadd = NGX_HTTP_FOXGOV_XADD_ERROR;
+        if (reply->type == REDIS_REPLY_ERROR) {
+            s->err_len = ngx_min(reply->len, sizeof(s->err) - 1);
+            ngx_memcpy(s->err, reply->str, s->err_len);
+        } else {
+            s->err_len = ngx_sprintf(s->err, "an unexpected reply") - s->err;
+        }
     }
+
+    if (s->covered != NGX_HTTP_FOXGOV_COVER_NONE) {
+        ngx_http_foxgov_node_waiting(n);
+        return;                         /* its WAIT, or the list, has it */
+    }
+
+    if (s->xadd == NGX_HTTP_FOXGOV_XADD_ERROR) {
+        ngx_memzero(&err, sizeof(redisReply));
+        err.type = REDIS_REPLY_ERROR;
+        err.str = (char *) s->err;
+        err.len = s->err_len;
+        ngx_http_foxgov_cluster_answer(n, s, &err);
+
+    } else {
+        /* no replica confirmed it: not acknowledged */
+        ngx_http_foxgov_cluster_answer(n, s, NULL);
+    }
+}
+
+
+/* A record whose XADD and WAIT are answered (or will never be). */
+static void
+ngx_http_foxgov_cluster_confirmed(ngx_http_foxgov_node_t *n,
+    ngx_http_foxgov_csent_t *s, ngx_uint_t confirmed)
+{
+    redisReply  fake;
+
+    ngx_memzero(&fake, sizeof(redisReply));
+
+    switch (s->xadd) {
+
+    case NGX_HTTP_FOXGOV_XADD_OK:
+        if (!confirmed) {
+            ngx_http_foxgov_cluster_answer(n, s, NULL);
+            return;
+        }
+        fake.type = REDIS_REPLY_STRING;
+        fake.str = (char *) "";
+        ngx_http_foxgov_cluster_answer(n, s, &fake);
+        return;
+
+    case NGX_HTTP_FOXGOV_XADD_ERROR:
+        fake.type = REDIS_REPLY_ERROR;
+        fake.str = (char *) s->err;
+        fake.len = s->err_len;
+        ngx_http_foxgov_cluster_answer(n, s, &fake);
+        return;
+
+    default:
+        ngx_http_foxgov_cluster_answer(n, s, NULL);
+        return;
+    }
+}
+
+
+/* The WAIT after a turn's XADDs of a node: how many replicas have them. */
+static void
+ngx_http_foxgov_cluster_on_wait(redisAsyncContext *ac, void *r, void *data)
+{
+    redisReply                 *reply = r;
+    ngx_http_foxgov_csent_t    *s, *next;
+    ngx_http_foxgov_node_t     *n = ac->ev.data;
+    ngx_http_foxgov_cluster_t  *cl = n->cl;
+    ngx_uint_t                  confirmed;
+
+    if (n->waiting > 0) {
+        n->waiting--;
+    }
+
+    if (reply == NULL) {
+        n->ready = 0;
+    }
+
+    confirmed = reply != NULL && reply->type == REDIS_REPLY_INTEGER
+                && reply->integer >= (long long) cl->conf->replicas;
+
+    if (reply != NULL && !confirmed) {
+        ngx_log_error(NGX_LOG_WARN, cl->log, 0,
+                      "foxgov: redis cluster node %s:%d: WAIT %ui: %s; the "
+                      "records go through the spool", n->ip, (int) n->port,
+                      cl->conf->replicas,
+                      reply->type == REDIS_REPLY_INTEGER
+                      ? "fewer replicas have them" : "not answered");
+    }
+
+    /* the XADDs before it are answered, in order, before it */
+    for (s = data; s != NULL; s = next) {
+        next = s->next;
+        ngx_http_foxgov_cluster_confirmed(n, s, confirmed);
+    }
+
+    ngx_http_foxgov_node_waiting(n);
+}
+
+
+/*
+ * replicas=: the node's connection is gone and its XADDs are called back:
+ * those no WAIT was sent after yet are not confirmed (a WAIT on the next
+ * connection would say nothing of them).
+ */
+static void
+ngx_http_foxgov_node_unconfirmed(ngx_http_foxgov_node_t *n)
+{
+    ngx_http_foxgov_csent_t  *s, *next;
+
+    s = n->unconfirmed;
+    n->unconfirmed = NULL;
+    n->unconfirmed_last = &n->unconfirmed;
+
+    for ( /* void */ ; s != NULL; s = next) {
+        next = s->next;
+        s->next = NULL;
+        s->covered = NGX_HTTP_FOXGOV_COVER_NONE;
+        if (s->xadd != NGX_HTTP_FOXGOV_XADD_PENDING) {
+            ngx_http_foxgov_cluster_confirmed(n, s, 0);
+        }
+    }
+}
+
+
+/* replicas=: one WAIT after the XADDs sent to the node this turn. */
+static void
+ngx_http_foxgov_cluster_confirm(ngx_event_t *ev)
+{
+    ngx_connection_t           *c = ev->data;
+    ngx_http_foxgov_node_t     *n = c->data;
+    ngx_http_foxgov_cluster_t  *cl = n->cl;
+    ngx_http_foxgov_csent_t    *list, *s;
+    u_char                      num[NGX_INT_T_LEN], ms[NGX_INT_T_LEN];
+    u_char                     *np, *mp;
+    const char                 *argv[3];
+    size_t                      argvlen[3];
+    ngx_uint_t                  covered;
+
+    list = n->unconfirmed;
+    n->unconfirmed = NULL;
+    n->unconfirmed_last = &n->unconfirmed;
+
+    if (list == NULL) {
+        return;
+    }
+
+    /* within the reply timer: half of timeout= for the replicas */
+    np = ngx_sprintf(num, "%ui", cl->conf->replicas);
+    mp = ngx_sprintf(ms, "%M", cl->conf->timeout / 2 + 1);
+
+    argv[0] = "WAIT";          argvlen[0] = 4;
+    argv[1] = (char *) num;    argvlen[1] = (size_t) (np - num);
+    argv[2] = (char *) ms;     argvlen[2] = (size_t) (mp - ms);
+
+    covered = n->ac != NULL && !cl->exiting
+              && redisAsyncCommandArgv(n->ac, ngx_http_foxgov_cluster_on_wait,
+                                       list, 3, argv, argvlen)
+                 == REDIS_OK;
+
+    if (covered) {
+        for (s = list; s != NULL; s = s->next) {
+            s->covered = NGX_HTTP_FOXGOV_COVER_WAIT;
+        }
+        n->waiting++;
+        ngx_http_foxgov_node_waiting(n);
+        return;
+    }
+
+    /* no WAIT: each is answered, not confirmed, by its XADD's callback */
+    n->unconfirmed = list;
+    ngx_http_foxgov_node_unconfirmed(n);
+}
+
+
+static void
+ngx_http_foxgov_cluster_answer(ngx_http_foxgov_node_t *n,
+    ngx_http_foxgov_csent_t *s, redisReply *reply)
+{
+    ngx_http_foxgov_cluster_t  *cl = n->cl;
+    ngx_http_foxgov_node_t     *to;
+    ngx_uint_t                  acked, ask;
+    ngx_int_t                   slot;
 
     if (!s->drained && cl->inflight[s->slot] > 0) {
         cl->inflight[s->slot]--;
@@ -1674,6 +1932,11 @@ ngx_http_foxgov_cluster_start(ngx_cycle_t *cycle,
         ngx_http_foxgov_cluster_timer(cl, &n->timeout,
                                       ngx_http_foxgov_node_timeout,
                                       &n->dummy, 1);
+        ngx_http_foxgov_cluster_timer(cl, &n->confirm,
+                                      ngx_http_foxgov_cluster_confirm,
+                                      &n->dummy, 0);
+        n->unconfirmed = NULL;
+        n->unconfirmed_last = &n->unconfirmed;
     }
 
     for (i = 0; i < cl->conf->nseeds; i++) {
@@ -1718,6 +1981,14 @@ ngx_http_foxgov_cluster_stop(ngx_cycle_t *cycle)
             redisAsyncFree(ac);
             cl->nodes[i].ac = NULL;
         }
+    }
+
+    for (i = 0; i < cl->nnodes; i++) {
+        /* replicas=: XADDs no WAIT was sent after yet: spooled too */
+        if (cl->nodes[i].confirm.posted) {
+            ngx_delete_posted_event(&cl->nodes[i].confirm);
+        }
+        ngx_http_foxgov_cluster_confirm(&cl->nodes[i].confirm);
     }
 
     if (cl->spool != NULL) {

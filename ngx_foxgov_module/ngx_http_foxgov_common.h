@@ -129,6 +129,7 @@ typedef struct {
     char                        ip[NGX_INET_ADDRSTRLEN + 1];
     in_port_t                   port;
     ngx_uint_t                  cluster;    /* the cluster form */
+    ngx_uint_t                  replicas;   /* cluster: replicas=, WAIT */
     ngx_uint_t                  nseeds;     /* cluster: addresses given */
     ngx_http_foxgov_redis_addr_t seeds[NGX_HTTP_FOXGOV_REDIS_SEEDS];
     ngx_str_t                   unix_path;  /* NUL-ended; or empty */

@@ -113,6 +113,7 @@ ngx_http_foxgov_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     ngx_str_t                     *value, s;
     ngx_url_t                      u;
+    ngx_int_t                      n;
     ngx_uint_t                     i;
     ngx_http_foxgov_redis_conf_t  *rc;
 
@@ -271,6 +272,21 @@ ngx_http_foxgov_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             if (rc->db == NGX_ERROR || rc->db > 65535) {
                 goto invalid;
             }
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "replicas=", 9) == 0) {
+            if (!rc->cluster) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"%V\" in \"foxgov_redis\" needs "
+                                   "\"cluster\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+            n = ngx_atoi(value[i].data + 9, value[i].len - 9);
+            if (n == NGX_ERROR || n < 1 || n > 8) {
+                goto invalid;
+            }
+            rc->replicas = (ngx_uint_t) n;
             continue;
         }
 

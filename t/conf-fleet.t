@@ -74,11 +74,11 @@ like($rconf, $want_redis{$_}, "redis.conf: $_") for sort keys %want_redis;
 my ($password) = $rconf =~ /^requirepass (\S+)$/m;
 ok($password, 'redis.conf sets a password');
 
-my @nodes;
+my (@nodes, %taken);
 for my $i (1 .. 3) {
     my $ndir = tempdir('foxgov-fleet-redis-XXXXXXXX', TMPDIR => 1,
                        CLEANUP => 1);
-    my $port = free_port();
+    my $port = FoxGov::Test::RedisCluster::cluster_port(\%taken);
     my $c = $rconf;
     my $n = 0;
     $n += $c =~ s/^bind \S+$/bind 127.0.0.1/m;

@@ -222,28 +222,49 @@ use File::Temp qw(tempdir);
 use Redis;
 use Time::HiRes qw(sleep time);
 
-# new(masters => 3, node_timeout => ms, args => [...]), or
+# new(masters => 3, replicas => 0, node_timeout => ms, args => [...]), or
 # new(nodes => [FoxGov::Test::Redis, ...], password => P): nodes made by
 # the caller (from a config file of its own).
 sub new {
     my ($class, %o) = @_;
     my $self = bless { nodes => [], masters => $o{masters} // 3,
+                       replicas => $o{replicas} // 0,
                        password => $o{password} }, $class;
     if ($o{nodes}) {
         $self->{nodes} = $o{nodes};
         return $self;
     }
-    for my $i (1 .. $self->{masters}) {
+    my %taken;
+    for my $i (1 .. $self->{masters} * (1 + $self->{replicas})) {
         my $dir = tempdir('foxgov-rcl-XXXXXXXX', TMPDIR => 1, CLEANUP => 1);
+        my $port = cluster_port(\%taken);
         push @{ $self->{nodes} }, FoxGov::Test::Redis->new(
-            dir => $dir, conf => $o{conf},
+            dir => $dir, conf => $o{conf}, port => $port,
             args => [ '--cluster-enabled', 'yes',
                       '--cluster-config-file', "$dir/nodes.conf",
                       '--cluster-node-timeout', $o{node_timeout} // 2000,
                       '--cluster-require-full-coverage', 'no',
+                      # a replica's first sync at once, not after 5 s
+                      '--repl-diskless-sync-delay', '0',
                       @{ $o{args} // [] } ]);
     }
     return $self;
+}
+
+# A free port whose cluster bus port (+10000) is free too, neither of
+# them one of the ports or bus ports already taken.
+sub cluster_port {
+    my ($taken) = @_;
+    for (1 .. 200) {
+        my $p = FoxGov::Test::Fixtures::free_port();
+        next if $p > 55000 || $taken->{$p} || $taken->{ $p + 10000 };
+        my $bus = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+            LocalPort => $p + 10000, Listen => 1, ReuseAddr => 1) or next;
+        close $bus;
+        $taken->{$p} = $taken->{ $p + 10000 } = 1;
+        return $p;
+    }
+    die 'no free port pair for a cluster node';
 }
 
 sub nodes { return @{ $_[0]{nodes} } }
@@ -254,13 +275,14 @@ sub start {
     my ($self) = @_;
     $_->start for $self->nodes;
     local $ENV{REDISCLI_AUTH} = $self->{password} if $self->{password};
-    my $out = `redis-cli --cluster create @{[ $self->addrs ]} --cluster-replicas 0 --cluster-yes 2>&1`;
+    my $out = `redis-cli --cluster create @{[ $self->addrs ]} --cluster-replicas @{[ $self->{replicas} // 0 ]} --cluster-yes 2>&1`;
     die "redis-cli --cluster create: $out" if $?;
     $self->wait_ok(20) or die "the cluster is not ok";
     return $self;
 }
 
-# Wait until every running node says cluster_state:ok and sees every slot.
+# Wait until every running node says cluster_state:ok and sees every slot,
+# and every running replica has finished its sync with its master.
 sub wait_ok {
     my ($self, $timeout) = @_;
     my $deadline = time() + ($timeout // 20);
@@ -268,11 +290,17 @@ sub wait_ok {
         my $ok = 1;
         for my $n ($self->nodes) {
             next unless $n->{pid};
-            my $info = eval { my $r = $n->client;
-                              my $i = $r->cluster('info'); $r->quit; $i }
-                // '';
+            my ($info, $repl) = eval {
+                my $r = $n->client;
+                my @i = ($r->cluster('info'), scalar $r->info('replication'));
+                $r->quit;
+                @i;
+            };
+            $info //= '';
             $ok = 0 unless $info =~ /cluster_state:ok/
                 && $info =~ /cluster_slots_assigned:16384/;
+            $ok = 0 if ref $repl && ($repl->{role} // '') eq 'slave'
+                && ($repl->{master_link_status} // '') ne 'up';
         }
         return 1 if $ok;
         sleep 0.1;
@@ -311,6 +339,23 @@ sub owner {
         }
     }
     return undef;
+}
+
+# The replicas of a master (FoxGov::Test::Redis nodes), from CLUSTER
+# SLOTS.
+sub replicas_of {
+    my ($self, $master) = @_;
+    for my $n ($self->nodes) {
+        next unless $n->{pid};
+        my $map = eval { my $r = $n->client; my $m = [ $r->cluster('slots') ];
+                         $r->quit; $m } or next;
+        for my $range (@$map) {
+            next unless $range->[2][1] == $master->port;
+            my %ports = map { $_->[1] => 1 } @{$range}[3 .. $#$range];
+            return grep { $ports{ $_->port } } $self->nodes;
+        }
+    }
+    return ();
 }
 
 # The entries of a tenant's stream on the node that owns it.
