@@ -40,6 +40,11 @@
  *   - A node's connection lost or given up asks for the map again (a
  *     failover moves its slots to a replica).
  *
+ *   - replicas=N: Redis replicates asynchronously, so an XADD a master
+ *     answered can die with it.  After the XADDs of one turn to a node,
+ *     one WAIT N (posted event); the XADDs' answers are kept until it
+ *     answers, and they count only when N replicas have them.
+ *
  * As there: a record can reach Redis twice, never zero times; the ledger
  * dedupes by envelope_hash.  Every reply is hostile: CLUSTER SLOTS is
  * checked whole before anything of it is used, a redirection is parsed

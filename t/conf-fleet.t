@@ -214,6 +214,10 @@ for my $i (1, 2) {
     $c =~ s{/var/spool/foxgov}{$d/spool}g;
     my $seeds = join ' ', $cluster->addrs;
     $c =~ s{(foxgov_redis\s+)[\d.:\s]+(cluster)}{$1$seeds\n$2};
+    # this cluster's masters have no replica: WAIT 1 could never be
+    # answered (t/gateway-redis-cluster-failover.t tests replicas=)
+    my $nrep = $c =~ s{(cluster)\s+replicas=1\b}{$1};
+    is($nrep, 1, "gateway $i: replicas=1 taken out (no replicas here)");
     $c =~ s{^(\s*listen\s+)[\d.]+:\d+}{$1 . '127.0.0.1:' . $t->port(8080)}me;
     # the mock providers speak plain HTTP on loopback
     $c =~ s{^(\s*server\s+)[a-z0-9.-]+:\d+;}{${1}127.0.0.1:${\ $mock->port};}mg;
