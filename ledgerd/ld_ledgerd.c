@@ -1,6 +1,7 @@
 /*
- * ld_ledgerd.c -- the loop of foxgov-ledgerd (ld_ledgerd.h): read a batch
- * of stream entries, check each (INV-INT-005: its envelope_hash is
+ * ld_ledgerd.c -- the loop of foxgov-ledgerd (ld_ledgerd.h): for the one
+ * Redis, or in turn for each master of a Redis Cluster (ld_map(), the
+ * nodes' state in ld_node_t), read a batch of stream entries, check each (INV-INT-005: its envelope_hash is
  * recomputed from r; its schema, tenant and trace; the record its link
  * names present before it), append the valid ones to the tenant's ledger
  * durably, dead-letter the invalid ones, and only then acknowledge.
@@ -8,8 +9,9 @@
  * Every entry read ends in exactly one of:
  *
  *   appended      in the ledger now (or already: a duplicate) -> XACK
- *   dead-lettered foxgov:dlq with its reason, in the same MULTI/EXEC as
- *                 its XACK, so exactly once
+ *   dead-lettered foxgov:dlq (cluster: foxgov:dlq:{<tenant>}) with its
+ *                 reason, in the same MULTI/EXEC as its XACK, so exactly
+ *                 once
  *   deferred      a call record or decision whose parent is not in the
  *                 ledger yet (another daemon may be appending it): left
  *                 pending and read again, until --orphan-grace after it

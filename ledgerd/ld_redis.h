@@ -5,7 +5,11 @@
  * tenant streams foxgov:ev:{<tenant_id>} found with SCAN, read through a
  * consumer group with XREADGROUP, claimed from dead consumers with
  * XAUTOCLAIM, acknowledged with XACK, trimmed below what the group still
- * holds, and the dead-letter stream foxgov:dlq.
+ * holds, and the dead-letter stream foxgov:dlq.  In cluster mode
+ * (r->cluster) one ld_redis_t a master: reads go one XREADGROUP a hash
+ * slot, pipelined; dead letters go to the tenant's foxgov:dlq:{<tenant>};
+ * MOVED, ASK, TRYAGAIN and CLUSTERDOWN set r->redirected; the masters come
+ * from ld_redis_cluster_masters().
  */
 
 #ifndef LD_REDIS_H
