@@ -342,18 +342,17 @@ sub owner {
 }
 
 # The replicas of a master (FoxGov::Test::Redis nodes), from CLUSTER
-# SLOTS.
+# REPLICAS (CLUSTER SLOTS leaves out a replica that has no data yet).
 sub replicas_of {
     my ($self, $master) = @_;
+    my $id = node_id($master);
     for my $n ($self->nodes) {
         next unless $n->{pid};
-        my $map = eval { my $r = $n->client; my $m = [ $r->cluster('slots') ];
-                         $r->quit; $m } or next;
-        for my $range (@$map) {
-            next unless $range->[2][1] == $master->port;
-            my %ports = map { $_->[1] => 1 } @{$range}[3 .. $#$range];
-            return grep { $ports{ $_->port } } $self->nodes;
-        }
+        my @lines = eval { my $r = $n->client;
+                           my @l = $r->cluster('replicas', $id);
+                           $r->quit; @l } or next;
+        my %ports = map { /^\S+ [\d.]+:(\d+)@/ ? ($1 => 1) : () } @lines;
+        return grep { $ports{ $_->port } } $self->nodes;
     }
     return ();
 }
