@@ -1,6 +1,7 @@
 /*
- * ld_ledgerd.c -- the loop of foxgov-ledgerd (ld_ledgerd.h): read a batch
- * of stream entries, check each (INV-INT-005: its envelope_hash is
+ * ld_ledgerd.c -- the loop of foxgov-ledgerd (ld_ledgerd.h): for the one
+ * Redis, or in turn for each master of a Redis Cluster (ld_map(), the
+ * nodes' state in ld_node_t), read a batch of stream entries, check each (INV-INT-005: its envelope_hash is
  * recomputed from r; its schema, tenant and trace; the record its link
  * names present before it), append the valid ones to the tenant's ledger
  * durably, dead-letter the invalid ones, and only then acknowledge.
@@ -8,8 +9,9 @@
  * Every entry read ends in exactly one of:
  *
  *   appended      in the ledger now (or already: a duplicate) -> XACK
- *   dead-lettered foxgov:dlq with its reason, in the same MULTI/EXEC as
- *                 its XACK, so exactly once
+ *   dead-lettered foxgov:dlq (cluster: foxgov:dlq:{<tenant>}) with its
+ *                 reason, in the same MULTI/EXEC as its XACK, so exactly
+ *                 once
  *   deferred      a call record or decision whose parent is not in the
  *                 ledger yet (another daemon may be appending it): left
  *                 pending and read again, until --orphan-grace after it
@@ -78,40 +80,146 @@ ld_sleep_ms(long ms)
 
 /* ---------------------------------------------------------------- init */
 
+/* "IP:PORT" (or, when unix_ok, "unix:PATH") into host and port. */
 static int
-ld_parse_redis(ld_daemon_t *d, fg_error_t *err)
+ld_parse_addr(const char *a, size_t len, int unix_ok, char **host,
+    int *port, char **unix_path, fg_error_t *err)
 {
-    const char  *a = d->conf->redis, *colon;
-    char        *end;
-    long         port;
+    const char  *opt = unix_ok ? "--redis" : "--redis-cluster";
+    char        *buf, *colon, *end;
+    long         p;
+    int          rc;
 
-    if (strncmp(a, "unix:", 5) == 0) {
-        if (a[5] == '\0') {
+    if (unix_ok && len >= 5 && strncmp(a, "unix:", 5) == 0) {
+        if (len == 5) {
             return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
                                 "--redis unix: needs a path");
         }
-        d->redis.unix_path = strdup(a + 5);
-        return d->redis.unix_path ? FG_OK
+        *unix_path = strndup(a + 5, len - 5);
+        return *unix_path ? FG_OK
                : fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET,
                               "out of memory");
     }
 
-    colon = strrchr(a, ':');
-    if (colon == NULL || colon == a) {
-        return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
-                            "--redis \"%s\" is not IP:PORT or unix:PATH", a);
-    }
-    errno = 0;
-    port = strtol(colon + 1, &end, 10);
-    if (errno || *end != '\0' || port < 1 || port > 65535) {
-        return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
-                            "--redis \"%s\": not a port", a);
+    buf = strndup(a, len);
+    if (buf == NULL) {
+        return fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
     }
 
-    d->redis.host = strndup(a, (size_t) (colon - a));
-    d->redis.port = (int) port;
-    return d->redis.host ? FG_OK
-           : fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
+    rc = FG_OK;
+    colon = strrchr(buf, ':');
+    if (colon == NULL || colon == buf) {
+        rc = fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
+                          "%s \"%.200s\" is not IP:PORT%s", opt, buf,
+                          unix_ok ? " or unix:PATH" : "");
+        goto done;
+    }
+
+    errno = 0;
+    p = strtol(colon + 1, &end, 10);
+    if (errno || *end != '\0' || p < 1 || p > 65535) {
+        rc = fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
+                          "%s \"%.200s\": not a port", opt, buf);
+        goto done;
+    }
+
+    *colon = '\0';
+    *host = strdup(buf);
+    *port = (int) p;
+    if (*host == NULL) {
+        rc = fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
+    }
+
+done:
+
+    free(buf);
+    return rc;
+}
+
+
+/* A node to read, its connection not made yet. */
+static void
+ld_node_init(ld_daemon_t *d, ld_node_t *n)
+{
+    memset(n, 0, sizeof(*n));
+    n->need_pending = 1;                /* what a crash left us first */
+    n->backoff = 100;
+    n->redis.db = d->cluster ? -1 : d->conf->redis_db;
+    n->redis.timeout_ms = (int) d->conf->redis_timeout_ms;
+    n->redis.password = d->password;
+    n->redis.cluster = d->cluster;
+    snprintf(n->redis.group, sizeof(n->redis.group), "%s", d->conf->group);
+    snprintf(n->redis.consumer, sizeof(n->redis.consumer), "%s",
+             d->conf->consumer);
+}
+
+
+static void
+ld_node_free(ld_node_t *n)
+{
+    ld_redis_close(&n->redis);
+    ld_redis_batch_free(n->next);
+    n->next = NULL;
+    free(n->redis.host);
+    free(n->redis.unix_path);
+    free(n->streams);
+    n->redis.host = NULL;
+    n->redis.unix_path = NULL;
+    n->streams = NULL;
+}
+
+
+/* --redis-cluster "IP:PORT,IP:PORT,...": the seeds. */
+static int
+ld_parse_seeds(ld_daemon_t *d, fg_error_t *err)
+{
+    const char  *p, *comma;
+    char        *host;
+    size_t       len;
+    int          port;
+
+    d->seeds = calloc(LD_CLUSTER_NODES, sizeof(ld_addr_t));
+    if (d->seeds == NULL) {
+        return fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
+    }
+
+    for (p = d->conf->redis_cluster; *p != '\0'; p = comma + 1) {
+        comma = strchr(p, ',');
+        if (comma == NULL) {
+            comma = p + strlen(p);
+        }
+        len = (size_t) (comma - p);
+
+        if (d->nseeds == LD_CLUSTER_NODES) {
+            return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
+                                "--redis-cluster: more than %d seeds",
+                                LD_CLUSTER_NODES);
+        }
+
+        host = NULL;
+        if (ld_parse_addr(p, len, 0, &host, &port, NULL, err) != FG_OK) {
+            return err->code;
+        }
+        if (strlen(host) >= LD_HOST_MAX) {
+            free(host);
+            return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
+                                "--redis-cluster: a host too long");
+        }
+        strcpy(d->seeds[d->nseeds].host, host);
+        d->seeds[d->nseeds].port = port;
+        d->nseeds++;
+        free(host);
+
+        if (*comma == '\0') {
+            break;
+        }
+    }
+
+    if (d->nseeds == 0) {
+        return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
+                            "--redis-cluster needs IP:PORT[,IP:PORT...]");
+    }
+    return FG_OK;
 }
 
 
@@ -153,24 +261,39 @@ ld_daemon_init(ld_daemon_t *d, ld_conf_t *conf, fg_error_t *err)
 
     memset(d, 0, sizeof(*d));
     d->conf = conf;
-    d->need_pending = 1;                /* what a crash left us first */
+    d->block_now = conf->block_ms;
     fg_hashset_init(&d->batch_set);
 
-    d->redis.db = conf->redis_db;
-    d->redis.timeout_ms = (int) conf->redis_timeout_ms;
-    snprintf(d->redis.group, sizeof(d->redis.group), "%s", conf->group);
-    snprintf(d->redis.consumer, sizeof(d->redis.consumer), "%s",
-             conf->consumer);
-
-    if (ld_parse_redis(d, err) != FG_OK) {
-        return err->code;
-    }
-
     if (conf->redis_password_file != NULL
-        && ld_read_secret(conf->redis_password_file, &d->redis.password, err)
+        && ld_read_secret(conf->redis_password_file, &d->password, err)
            != FG_OK)
     {
         return err->code;
+    }
+
+    if (conf->redis_cluster != NULL) {
+        /* the masters come from the cluster's map, read by the loop */
+        d->cluster = 1;
+        if (ld_parse_seeds(d, err) != FG_OK) {
+            return err->code;
+        }
+
+    } else {
+        d->nodes = calloc(1, sizeof(ld_node_t));
+        if (d->nodes == NULL) {
+            return fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET,
+                                "out of memory");
+        }
+        d->nnodes = 1;
+        d->n = &d->nodes[0];
+        ld_node_init(d, d->n);
+        if (ld_parse_addr(conf->redis, strlen(conf->redis), 1,
+                          &d->n->redis.host, &d->n->redis.port,
+                          &d->n->redis.unix_path, err)
+            != FG_OK)
+        {
+            return err->code;
+        }
     }
 
     if (conf->checkpoint_key != NULL) {
@@ -234,17 +357,18 @@ ld_daemon_free(ld_daemon_t *d)
 {
     size_t  i;
 
-    ld_redis_close(&d->redis);
+    for (i = 0; i < d->nnodes; i++) {
+        ld_node_free(&d->nodes[i]);
+    }
+    free(d->nodes);
+    free(d->seeds);
     if (d->backend != NULL) {
         d->backend->ops->close(d->backend);
     }
-    if (d->redis.password != NULL) {
-        explicit_bzero(d->redis.password, strlen(d->redis.password));
-        free(d->redis.password);
+    if (d->password != NULL) {
+        explicit_bzero(d->password, strlen(d->password));
+        free(d->password);
     }
-    free(d->redis.host);
-    free(d->redis.unix_path);
-    free(d->streams);
     free(d->tenants);
     fg_keyset_free(d->keys);
     fg_records_free(d->records);
@@ -502,7 +626,7 @@ ld_job_work(ld_job_t *job, ld_worker_t *w)
                 base += b->s[k].n;
             }
             ld_examine(w, job->d->records,
-                       job->d->streams[b->s[k].stream].tenant,
+                       job->d->n->streams[b->s[k].stream].tenant,
                        &b->s[k].e[i - base], &job->x[i]);
         }
     }
@@ -673,7 +797,7 @@ ld_decide(ld_daemon_t *d, const ld_stream_t *s, const ld_entry_t *e,
 /* ------------------------------------------------------------- batch */
 
 /*
- * Take the reply of the read sent ahead (if one was) into d->next, before
+ * Take the reply of the read sent ahead (if one was) into d->n->next, before
  * any other command goes to Redis.  On error the entries it delivered are
  * this consumer's pending ones, read again.
  */
@@ -683,22 +807,23 @@ ld_collect(ld_daemon_t *d)
     fg_error_t   err;
     ld_job_t    *job;
 
-    if (!d->redis.prefetching) {
+    if (!d->n->redis.prefetching) {
         return;
     }
 
-    if (ld_redis_read_recv(&d->redis, d->streams, d->nstreams, &d->next,
+    if (ld_redis_read_recv(&d->n->redis, d->n->streams, d->n->nstreams,
+                           &d->n->next,
                            &err) != FG_OK)
     {
         ld_log(LD_LOG_ERR, "%s (read again as pending)", err.msg);
-        d->need_pending = 1;
+        d->n->need_pending = 1;
         return;
     }
 
     /* this batch's job is done: the other one is free for the next */
     job = ld_job_free(d);
-    if (d->next != NULL && job != NULL
-        && ld_job_start(d, job, d->next) != FG_OK)
+    if (d->n->next != NULL && job != NULL
+        && ld_job_start(d, job, d->n->next) != FG_OK)
     {
         ld_log(LD_LOG_WARN, "out of memory: the next batch is examined "
                "when its turn comes");
@@ -712,13 +837,13 @@ ld_drop_next(ld_daemon_t *d)
 {
     ld_job_t  *job;
 
-    job = ld_job_of(d, d->next);
+    job = ld_job_of(d, d->n->next);
     if (job != NULL) {
         ld_job_finish(d, job);
         job->state = LD_JOB_FREE;
     }
-    ld_redis_batch_free(d->next);
-    d->next = NULL;
+    ld_redis_batch_free(d->n->next);
+    d->n->next = NULL;
 }
 
 
@@ -819,17 +944,19 @@ ld_process(ld_daemon_t *d, ld_stream_t *s, ld_entry_t *e, size_t n,
 
     ld_collect(d);
 
-    if (ld_redis_ack(&d->redis, s, d->ack, nack, &err) != FG_OK) {
+    if (ld_redis_ack(&d->n->redis, s, d->ack, nack, &err) != FG_OK) {
         ld_log(LD_LOG_ERR, "%s (the entries are read again; the ledger "
                "dedupes)", err.msg);
         return FG_ERR_IO;
     }
 
     for (i = 0; i < ndead; i++) {
-        ld_log(LD_LOG_WARN, "%s %s to %s: %s: %s", s->key, d->dead[i].e->id,
-               LD_DLQ_KEY, d->dead[i].reason, d->dead[i].detail);
+        ld_log(LD_LOG_WARN, "%s %s to %s%s%s: %s: %s", s->key,
+               d->dead[i].e->id, d->cluster ? LD_DLQ_PREFIX : LD_DLQ_KEY,
+               d->cluster ? s->tenant : "", d->cluster ? "}" : "",
+               d->dead[i].reason, d->dead[i].detail);
     }
-    if (ld_redis_dlq(&d->redis, s, d->dead, ndead, &err) != FG_OK) {
+    if (ld_redis_dlq(&d->n->redis, s, d->dead, ndead, &err) != FG_OK) {
         ld_log(LD_LOG_ERR, "%s (read again)", err.msg);
         return FG_ERR_IO;
     }
@@ -838,7 +965,7 @@ ld_process(ld_daemon_t *d, ld_stream_t *s, ld_entry_t *e, size_t n,
     d->appended += napp - dups;
     d->duplicates += dups;
     d->dead_lettered += ndead;
-    d->deferred += ndefer;
+    d->n->deferred += ndefer;
 
     if (napp - dups > 0 || dups > 0 || ndead > 0) {
         ld_log(LD_LOG_DEBUG, "%s: %zu appended, %zu duplicates, %zu "
@@ -890,7 +1017,7 @@ ld_batch(ld_daemon_t *d, ld_batch_t *b, int pending)
 
     failed = 0;
     for (i = 0, base = 0; i < b->nstreams; base += b->s[i].n, i++) {
-        s = &d->streams[b->s[i].stream];
+        s = &d->n->streams[b->s[i].stream];
         rc = ld_process(d, s, b->s[i].e, b->s[i].n, job->x + base);
         if (rc == FG_ERR_INVALID) {
             /*
@@ -903,7 +1030,7 @@ ld_batch(ld_daemon_t *d, ld_batch_t *b, int pending)
         }
         if (rc != FG_OK) {
             failed = 1;
-            if (d->redis.c == NULL) {
+            if (d->n->redis.c == NULL) {
                 break;                  /* Redis went away: start again */
             }
             continue;
@@ -919,7 +1046,7 @@ ld_batch(ld_daemon_t *d, ld_batch_t *b, int pending)
 
     if (failed) {
         /* what it delivered is pending: the pending pass reads it */
-        d->need_pending = 1;
+        d->n->need_pending = 1;
         ld_drop_next(d);
     }
     return failed ? FG_ERR_IO : FG_OK;
@@ -940,20 +1067,22 @@ ld_trim(ld_daemon_t *d, int all)
     }
 
     now = ld_now_ms(CLOCK_MONOTONIC);
-    for (i = 0; i < d->nstreams; i++) {
-        if (!d->streams[i].acked
-            || (!all && now - d->streams[i].trimmed_ms < 1000))
+    for (i = 0; i < d->n->nstreams; i++) {
+        if (!d->n->streams[i].acked
+            || (!all && now - d->n->streams[i].trimmed_ms < 1000))
         {
             continue;
         }
         /* exact when idle; whole stream nodes only while busy */
-        if (ld_redis_trim(&d->redis, &d->streams[i], all, &err) != FG_OK) {
-            ld_log(LD_LOG_WARN, "%s not trimmed: %s", d->streams[i].key,
+        if (ld_redis_trim(&d->n->redis, &d->n->streams[i], all, &err)
+            != FG_OK)
+        {
+            ld_log(LD_LOG_WARN, "%s not trimmed: %s", d->n->streams[i].key,
                    err.msg);
             return;
         }
-        d->streams[i].acked = 0;
-        d->streams[i].trimmed_ms = now;
+        d->n->streams[i].acked = 0;
+        d->n->streams[i].trimmed_ms = now;
     }
 }
 
@@ -964,48 +1093,70 @@ ld_claim(ld_daemon_t *d)
     fg_error_t  err;
     size_t      i, claimed;
 
-    for (i = 0; i < d->nstreams; i++) {
-        if (ld_redis_claim(&d->redis, &d->streams[i],
+    for (i = 0; i < d->n->nstreams; i++) {
+        if (ld_redis_claim(&d->n->redis, &d->n->streams[i],
                            d->conf->claim_idle_ms, d->conf->batch, &claimed,
                            &err) != FG_OK)
         {
-            ld_log(LD_LOG_WARN, "%s: %s", d->streams[i].key, err.msg);
+            ld_log(LD_LOG_WARN, "%s: %s", d->n->streams[i].key, err.msg);
             return;
         }
         if (claimed > 0) {
             ld_log(LD_LOG_NOTICE, "%s: claimed %zu entries of a consumer "
-                   "idle for %ld ms", d->streams[i].key, claimed,
+                   "idle for %ld ms", d->n->streams[i].key, claimed,
                    d->conf->claim_idle_ms);
-            d->need_pending = 1;
+            d->n->need_pending = 1;
         }
     }
 }
 
 
-/* Connect to Redis if not connected.  1 connected, 0 not (yet). */
+/*
+ * Connect to the node's Redis if not connected.  1 connected, 0 not
+ * (yet): after a backoff, slept here with one Redis, and in cluster mode
+ * waited for by skipping the node until then (the others go on).
+ */
 static int
-ld_connected(ld_daemon_t *d, long *backoff)
+ld_connected(ld_daemon_t *d)
 {
-    fg_error_t  err;
+    fg_error_t   err;
+    ld_node_t   *n = d->n;
+    uint64_t     now;
 
-    if (d->redis.c != NULL) {
+    if (n->redis.c != NULL) {
         return 1;
     }
 
-    if (ld_redis_connect(&d->redis, &err) != FG_OK) {
-        ld_log(*backoff == 100 ? LD_LOG_ERR : LD_LOG_DEBUG, "%s (again in "
-               "%ld ms)", err.msg, *backoff);
-        ld_sleep_ms(*backoff);
-        *backoff = *backoff * 2 > 5000 ? 5000 : *backoff * 2;
+    now = ld_now_ms(CLOCK_MONOTONIC);
+    if (d->cluster && now < n->retry_ms) {
         return 0;
     }
 
-    ld_log(LD_LOG_NOTICE, "connected to redis %s as %s/%s", d->conf->redis,
-           d->redis.group, d->redis.consumer);
-    *backoff = 100;
-    d->need_pending = 1;                /* what we held may still be ours */
-    d->discovered_ms = 0;
-    d->claimed_ms = 0;
+    if (ld_redis_connect(&n->redis, &err) != FG_OK) {
+        ld_log(n->backoff == 100 ? LD_LOG_ERR : LD_LOG_DEBUG, "%s (again in "
+               "%ld ms)", err.msg, n->backoff);
+        if (d->cluster) {
+            n->retry_ms = now + (uint64_t) n->backoff;
+            d->remap = 1;               /* a failover may have moved it */
+        } else {
+            ld_sleep_ms(n->backoff);
+        }
+        n->backoff = n->backoff * 2 > 5000 ? 5000 : n->backoff * 2;
+        return 0;
+    }
+
+    if (n->redis.unix_path != NULL) {
+        ld_log(LD_LOG_NOTICE, "connected to redis unix:%s as %s/%s",
+               n->redis.unix_path, n->redis.group, n->redis.consumer);
+    } else {
+        ld_log(LD_LOG_NOTICE, "connected to redis %s%s:%d as %s/%s",
+               d->cluster ? "cluster node " : "", n->redis.host,
+               n->redis.port, n->redis.group, n->redis.consumer);
+    }
+    n->backoff = 100;
+    n->need_pending = 1;                /* what we held may still be ours */
+    n->discovered_ms = 0;
+    n->claimed_ms = 0;
     return 1;
 }
 
@@ -1019,7 +1170,7 @@ ld_pending(ld_daemon_t *d)
     size_t       i;
     int          rc;
 
-    rc = ld_redis_read(&d->redis, d->streams, d->nstreams, 1,
+    rc = ld_redis_read(&d->n->redis, d->n->streams, d->n->nstreams, 1,
                        d->conf->batch, 0, &b, &err);
     if (rc != FG_OK) {
         ld_log(LD_LOG_ERR, "%s", err.msg);
@@ -1028,10 +1179,10 @@ ld_pending(ld_daemon_t *d)
 
     if (b == NULL) {
         /* the pass is over: the next one starts from the first entry */
-        for (i = 0; i < d->nstreams; i++) {
-            strcpy(d->streams[i].cursor, "0");
+        for (i = 0; i < d->n->nstreams; i++) {
+            strcpy(d->n->streams[i].cursor, "0");
         }
-        d->need_pending = 0;
+        d->n->need_pending = 0;
         return 0;
     }
 
@@ -1041,137 +1192,355 @@ ld_pending(ld_daemon_t *d)
 }
 
 
-int
-ld_daemon_run(ld_daemon_t *d)
+#define LD_TURN_IDLE    0               /* nothing to do on the node */
+#define LD_TURN_WORK    1               /* something done, or to retry */
+#define LD_TURN_DONE    2               /* --once: the node is drained */
+#define LD_TURN_FAIL    3               /* --once cannot finish */
+#define LD_TURN_ERROR   4               /* failed: again, after a pause
+                                           in cluster mode */
+
+
+/* One turn of the loop on the node d->n. */
+static int
+ld_turn(ld_daemon_t *d, long claim_every)
 {
     ld_batch_t  *b;
     fg_error_t   err;
     uint64_t     now;
-    long         backoff, claim_every;
-    int          rc, errors, got;
+    ld_node_t   *n = d->n;
+    int          rc, got;
 
-    backoff = 100;
-    errors = 0;
+    if (!ld_connected(d)) {
+        if (d->conf->once && ++n->errors > 20) {
+            ld_log(LD_LOG_ERR, "--once: redis cannot be reached");
+            return LD_TURN_FAIL;
+        }
+        return d->cluster ? LD_TURN_IDLE : LD_TURN_WORK;
+    }
+
+    now = ld_now_ms(CLOCK_MONOTONIC);
+
+    if (n->discovered_ms == 0 || d->conf->once
+        || now - n->discovered_ms >= (uint64_t) d->conf->discover_ms)
+    {
+        if (ld_redis_discover(&n->redis, &n->streams, &n->nstreams, &err)
+            != FG_OK)
+        {
+            ld_log(LD_LOG_ERR, "%s", err.msg);
+            if (d->cluster && d->conf->once && ++n->errors > 20) {
+                return LD_TURN_FAIL;
+            }
+            return LD_TURN_ERROR;
+        }
+        n->discovered_ms = now;
+    }
+
+    if (n->nstreams == 0) {
+        if (d->conf->once) {
+            return LD_TURN_DONE;
+        }
+        if (!d->cluster) {
+            ld_sleep_ms(d->conf->block_ms);
+        }
+        return LD_TURN_IDLE;
+    }
+
+    if (n->claimed_ms == 0 || now - n->claimed_ms >= (uint64_t) claim_every)
+    {
+        ld_claim(d);
+        n->claimed_ms = now;
+    }
+
+    /* our own pending entries first: a crash, a failed batch, orphans */
+    if (n->need_pending || (n->deferred > 0 && now >= n->pending_ms)) {
+        if (!n->need_pending) {
+            n->need_pending = 1;
+            n->deferred = 0;            /* counted again in this pass */
+        }
+        /* what was read ahead is pending too: the pass reads it */
+        ld_drop_next(d);
+        got = ld_pending(d);
+        if (got < 0) {
+            if (d->conf->once && ++n->errors > 20) {
+                return LD_TURN_FAIL;
+            }
+            if (!d->cluster) {
+                ld_sleep_ms(n->backoff);
+            }
+            return LD_TURN_ERROR;
+        }
+        if (got > 0) {
+            return LD_TURN_WORK;
+        }
+        n->pending_ms = ld_now_ms(CLOCK_MONOTONIC) + 500;
+    }
+
+    if (n->next != NULL) {
+        b = n->next;
+        n->next = NULL;
+        rc = FG_OK;
+    } else {
+        rc = ld_redis_read(&n->redis, n->streams, n->nstreams, 0,
+                           d->conf->batch,
+                           d->conf->once ? 0 : (int) d->block_now, &b, &err);
+    }
+    if (rc != FG_OK) {
+        ld_log(LD_LOG_ERR, "%s", err.msg);
+        if (d->conf->once && ++n->errors > 20) {
+            return LD_TURN_FAIL;
+        }
+        return LD_TURN_ERROR;
+    }
+
+    if (b != NULL) {
+        /* a full batch: more is likely waiting; Redis prepares it
+         * while this one is checked and appended */
+        if (ld_batch_full(d, b)
+            && ld_redis_read_send(&n->redis, n->streams, n->nstreams,
+                                  d->conf->batch, &err) != FG_OK)
+        {
+            ld_log(LD_LOG_ERR, "%s", err.msg);
+        }
+        if (ld_batch(d, b, 0) != FG_OK) {
+            if (d->conf->once && ++n->errors > 20) {
+                ld_redis_batch_free(b);
+                return LD_TURN_FAIL;
+            }
+            if (!d->cluster) {
+                ld_sleep_ms(n->backoff);
+            }
+        }
+        ld_redis_batch_free(b);
+        ld_trim(d, 0);
+        return LD_TURN_WORK;
+    }
+
+    /* idle */
+    ld_trim(d, 1);
+    ld_checkpoints(d, 0);
+
+    if (d->conf->once) {
+        if (n->deferred == 0) {
+            return LD_TURN_DONE;
+        }
+        ld_sleep_ms(100);               /* orphans: their grace runs out */
+    }
+
+    return LD_TURN_IDLE;
+}
+
+
+/*
+ * Cluster mode: the masters from CLUSTER SLOTS, asked of a node already
+ * connected or else of each seed in turn.  Nodes still masters keep their
+ * state; new ones are added, those gone closed.  After a redirection
+ * every node discovers its streams again and reads its pending entries.
+ */
+static int
+ld_map(ld_daemon_t *d)
+{
+    ld_addr_t    masters[LD_CLUSTER_NODES];
+    ld_node_t   *nodes, *o;
+    ld_redis_t   tmp;
+    fg_error_t   err;
+    size_t       i, j, nm;
+    int          rc, moved;
+
+    rc = FG_ERR_IO;
+    nm = 0;
+
+    for (i = 0; rc != FG_OK && i < d->nnodes; i++) {
+        if (d->nodes[i].redis.c != NULL && !d->nodes[i].redis.prefetching) {
+            rc = ld_redis_cluster_masters(&d->nodes[i].redis, masters,
+                                          LD_CLUSTER_NODES, &nm, &err);
+        }
+    }
+
+    for (i = 0; rc != FG_OK && i < d->nseeds && !ld_stop; i++) {
+        memset(&tmp, 0, sizeof(tmp));
+        tmp.host = d->seeds[i].host;
+        tmp.port = d->seeds[i].port;
+        tmp.db = -1;
+        tmp.password = d->password;
+        tmp.timeout_ms = (int) d->conf->redis_timeout_ms;
+        tmp.cluster = 1;
+        rc = ld_redis_connect(&tmp, &err);
+        if (rc == FG_OK) {
+            rc = ld_redis_cluster_masters(&tmp, masters, LD_CLUSTER_NODES,
+                                          &nm, &err);
+        }
+        ld_redis_close(&tmp);
+        if (rc != FG_OK) {
+            ld_log(LD_LOG_WARN, "cluster seed %s:%d: %s", d->seeds[i].host,
+                   d->seeds[i].port, err.msg);
+        }
+    }
+
+    if (rc != FG_OK || nm == 0) {
+        if (rc == FG_OK) {
+            ld_log(LD_LOG_ERR, "redis cluster: no master has slots");
+        }
+        return FG_ERR_IO;
+    }
+
+    nodes = calloc(nm, sizeof(ld_node_t));
+    if (nodes == NULL) {
+        return FG_ERR_NOMEM;
+    }
+
+    for (i = 0; i < nm; i++) {
+        o = NULL;
+        for (j = 0; j < d->nnodes; j++) {
+            if (d->nodes[j].redis.host != NULL
+                && d->nodes[j].redis.port == masters[i].port
+                && strcmp(d->nodes[j].redis.host, masters[i].host) == 0)
+            {
+                o = &d->nodes[j];
+                break;
+            }
+        }
+        if (o != NULL) {
+            nodes[i] = *o;              /* moved, with its connection */
+            memset(o, 0, sizeof(*o));
+            continue;
+        }
+        ld_node_init(d, &nodes[i]);
+        nodes[i].redis.host = strdup(masters[i].host);
+        nodes[i].redis.port = masters[i].port;
+        if (nodes[i].redis.host == NULL) {
+            for (j = 0; j <= i; j++) {
+                ld_node_free(&nodes[j]);
+            }
+            free(nodes);
+            return FG_ERR_NOMEM;
+        }
+        ld_log(LD_LOG_NOTICE, "redis cluster master %s:%d", masters[i].host,
+               masters[i].port);
+    }
+
+    for (j = 0; j < d->nnodes; j++) {
+        if (d->nodes[j].redis.host != NULL) {
+            ld_log(LD_LOG_NOTICE, "redis cluster: %s:%d is not a master any "
+                   "more", d->nodes[j].redis.host, d->nodes[j].redis.port);
+        }
+        ld_node_free(&d->nodes[j]);
+    }
+    free(d->nodes);
+
+    moved = d->moved;
+    d->moved = 0;
+    d->nodes = nodes;
+    d->nnodes = nm;
+    d->n = &d->nodes[0];
+    d->remap = 0;
+    d->mapped_ms = ld_now_ms(CLOCK_MONOTONIC);
+
+    if (moved) {
+        /* streams may have changed nodes: look again, pending first */
+        for (i = 0; i < d->nnodes; i++) {
+            d->nodes[i].discovered_ms = 0;
+            d->nodes[i].need_pending = 1;
+        }
+    }
+
+    return FG_OK;
+}
+
+
+int
+ld_daemon_run(ld_daemon_t *d)
+{
+    uint64_t     now;
+    long         claim_every, backoff, idle_ms;
+    size_t       i, done;
+    int          rc, work, errors;
+
     claim_every = d->conf->claim_idle_ms / 2;
     if (claim_every < 100) {
         claim_every = 100;
     }
+    backoff = 100;
+    errors = 0;
+    idle_ms = 10;
 
     while (!ld_stop) {
-        if (!ld_connected(d, &backoff)) {
-            if (d->conf->once && ++errors > 20) {
-                ld_log(LD_LOG_ERR, "--once: redis cannot be reached");
+
+        if (d->cluster) {
+            now = ld_now_ms(CLOCK_MONOTONIC);
+            if (d->nnodes == 0 || d->remap
+                || now - d->mapped_ms >= (uint64_t) d->conf->discover_ms)
+            {
+                if (ld_map(d) != FG_OK) {
+                    if (d->nnodes == 0 || d->remap) {
+                        ld_log(backoff == 100 ? LD_LOG_ERR : LD_LOG_DEBUG,
+                               "redis cluster: no seed gave the map (again "
+                               "in %ld ms)", backoff);
+                        if (d->conf->once && ++errors > 20) {
+                            return 1;
+                        }
+                        ld_sleep_ms(backoff);
+                        backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+                        d->remap = 0;
+                        d->mapped_ms = ld_now_ms(CLOCK_MONOTONIC);
+                        if (d->nnodes == 0) {
+                            continue;
+                        }
+                    }
+                } else {
+                    backoff = 100;
+                }
+            }
+        }
+
+        work = 0;
+        done = 0;
+
+        for (i = 0; i < d->nnodes && !ld_stop; i++) {
+            d->n = &d->nodes[i];
+            rc = ld_turn(d, claim_every);
+
+            if (d->n->redis.redirected) {
+                d->n->redis.redirected = 0;
+                d->remap = 1;
+                d->moved = 1;
+            }
+
+            if (rc == LD_TURN_FAIL) {
                 return 1;
             }
-            continue;
+            if (rc == LD_TURN_WORK || (rc == LD_TURN_ERROR && !d->cluster)) {
+                work = 1;
+            }
+            if (rc == LD_TURN_DONE) {
+                done++;
+            }
         }
 
-        now = ld_now_ms(CLOCK_MONOTONIC);
-
-        if (d->discovered_ms == 0 || d->conf->once
-            || now - d->discovered_ms >= (uint64_t) d->conf->discover_ms)
-        {
-            if (ld_redis_discover(&d->redis, &d->streams, &d->nstreams, &err)
-                != FG_OK)
-            {
-                ld_log(LD_LOG_ERR, "%s", err.msg);
-                continue;
-            }
-            d->discovered_ms = now;
+        if (d->conf->once && d->nnodes > 0 && done == d->nnodes) {
+            break;
         }
 
-        if (d->nstreams == 0) {
-            if (d->conf->once) {
-                break;
-            }
-            ld_sleep_ms(d->conf->block_ms);
-            continue;
-        }
+        if (d->cluster && !work && !ld_stop) {
+            /*
+             * Each master polled (a read a slot, without BLOCK); none had
+             * anything: a pause, doubling from 10 ms to --block while the
+             * rounds find nothing, so an idle fleet is not polled hard.
+             */
+            ld_sleep_ms(d->conf->once ? 10 : idle_ms);
+            idle_ms = idle_ms * 2 > d->conf->block_ms
+                      ? d->conf->block_ms : idle_ms * 2;
 
-        if (d->claimed_ms == 0 || now - d->claimed_ms >= (uint64_t) claim_every)
-        {
-            ld_claim(d);
-            d->claimed_ms = now;
-        }
-
-        /* our own pending entries first: a crash, a failed batch, orphans */
-        if (d->need_pending
-            || (d->deferred > 0 && now >= d->pending_ms))
-        {
-            if (!d->need_pending) {
-                d->need_pending = 1;
-                d->deferred = 0;        /* counted again in this pass */
-            }
-            /* what was read ahead is pending too: the pass reads it */
-            ld_drop_next(d);
-            got = ld_pending(d);
-            if (got < 0) {
-                if (d->conf->once && ++errors > 20) {
-                    return 1;
-                }
-                ld_sleep_ms(backoff);
-                continue;
-            }
-            if (got > 0) {
-                continue;
-            }
-            d->pending_ms = ld_now_ms(CLOCK_MONOTONIC) + 500;
-        }
-
-        if (d->next != NULL) {
-            b = d->next;
-            d->next = NULL;
-            rc = FG_OK;
         } else {
-            rc = ld_redis_read(&d->redis, d->streams, d->nstreams, 0,
-                               d->conf->batch,
-                               d->conf->once ? 0 : (int) d->conf->block_ms,
-                               &b, &err);
-        }
-        if (rc != FG_OK) {
-            ld_log(LD_LOG_ERR, "%s", err.msg);
-            if (d->conf->once && ++errors > 20) {
-                return 1;
-            }
-            continue;
-        }
-
-        if (b != NULL) {
-            /* a full batch: more is likely waiting; Redis prepares it
-             * while this one is checked and appended */
-            if (ld_batch_full(d, b)
-                && ld_redis_read_send(&d->redis, d->streams, d->nstreams,
-                                      d->conf->batch, &err) != FG_OK)
-            {
-                ld_log(LD_LOG_ERR, "%s", err.msg);
-            }
-            if (ld_batch(d, b, 0) != FG_OK) {
-                if (d->conf->once && ++errors > 20) {
-                    ld_redis_batch_free(b);
-                    return 1;
-                }
-                ld_sleep_ms(backoff);
-            }
-            ld_redis_batch_free(b);
-            ld_trim(d, 0);
-            continue;
-        }
-
-        /* idle */
-        ld_trim(d, 1);
-        ld_checkpoints(d, 0);
-
-        if (d->conf->once) {
-            if (d->deferred == 0) {
-                break;
-            }
-            ld_sleep_ms(100);           /* orphans: their grace runs out */
+            idle_ms = 10;
         }
     }
 
-    /* read ahead and not processed: pending, read again at the next start */
-    ld_collect(d);
-    ld_drop_next(d);
+    for (i = 0; i < d->nnodes; i++) {
+        /* read ahead and not processed: pending, read again next start */
+        d->n = &d->nodes[i];
+        ld_collect(d);
+        ld_drop_next(d);
+    }
 
     /* what is appended is checkpointed before we go */
     ld_checkpoints(d, 1);

@@ -25,6 +25,7 @@
 
 typedef struct {
     const char   *redis;                /* "IP:PORT" or "unix:PATH" */
+    const char   *redis_cluster;        /* seeds "IP:PORT,IP:PORT"; or NULL */
     const char   *redis_password_file;
     int           redis_db;             /* -1: none */
     long          redis_timeout_ms;
@@ -91,11 +92,12 @@ typedef struct {
 #define LD_JOB_STARTED  1               /* being examined */
 #define LD_JOB_DONE     2               /* examined, its x in use */
 
-struct ld_daemon_s {
-    ld_conf_t              *conf;
+/*
+ * A Redis the daemon reads: the one --redis, or a master of the cluster
+ * (--redis-cluster), with its streams and where it is in reading them.
+ */
+typedef struct {
     ld_redis_t              redis;
-    ld_backend_t           *backend;
-
     ld_stream_t            *streams;
     size_t                  nstreams;
     uint64_t                discovered_ms;
@@ -104,6 +106,27 @@ struct ld_daemon_s {
     int                     need_pending;   /* our own PEL may hold work */
     size_t                  deferred;       /* orphans left pending */
     ld_batch_t             *next;           /* read ahead, not processed */
+    long                    backoff;        /* connecting again after */
+    uint64_t                retry_ms;       /* cluster: not before then */
+    int                     errors;         /* --once: failed attempts */
+    int                     done;           /* --once: drained */
+} ld_node_t;
+
+struct ld_daemon_s {
+    ld_conf_t              *conf;
+    ld_backend_t           *backend;
+
+    ld_node_t              *nodes;          /* one, or the masters */
+    size_t                  nnodes;
+    ld_node_t              *n;              /* the one being read */
+    int                     cluster;
+    ld_addr_t              *seeds;          /* cluster: where to ask */
+    size_t                  nseeds;
+    uint64_t                mapped_ms;      /* the map last read */
+    int                     remap;          /* read the map again now */
+    int                     moved;          /* a slot moved: discover */
+    char                   *password;
+    long                    block_now;      /* this read's block time */
 
     ld_tenant_t            *tenants;
     size_t                  ntenants;

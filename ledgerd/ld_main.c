@@ -35,6 +35,9 @@ ld_usage(FILE *out)
 "verifies every record and appends it to its tenant's hash-chained ledger.\n"
 "\n"
 "  --redis IP:PORT|unix:PATH   Redis (default 127.0.0.1:6379)\n"
+"  --redis-cluster IP:PORT[,IP:PORT...]\n"
+"                              a Redis Cluster, from these seeds: every\n"
+"                              master is read (instead of --redis)\n"
 "  --redis-password-file FILE  AUTH with the first line of FILE\n"
 "  --redis-db N                SELECT N\n"
 "  --redis-timeout T           connect and reply timeout (default 5s)\n"
@@ -142,6 +145,8 @@ ld_option(ld_conf_t *c, const char *name, const char *value, int *syslog_on,
 
     if (strcmp(name, "redis") == 0) {
         c->redis = value;
+    } else if (strcmp(name, "redis-cluster") == 0) {
+        c->redis_cluster = value;
     } else if (strcmp(name, "redis-password-file") == 0) {
         c->redis_password_file = value;
     } else if (strcmp(name, "redis-db") == 0) {
@@ -380,6 +385,12 @@ main(int argc, char **argv)
         if (ld_option(&c, name, value, &syslog_on, &level) != 0) {
             return 2;
         }
+    }
+
+    if (c.redis_cluster != NULL && c.redis_db >= 0) {
+        fprintf(stderr, "foxgov-ledgerd: --redis-db with --redis-cluster: a "
+                "Redis Cluster has database 0 only\n");
+        return 2;
     }
 
     if (c.ledger == NULL) {

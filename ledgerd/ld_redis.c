@@ -20,6 +20,7 @@
 
 static int ld_redis_append(ld_redis_t *r, int argc, const char **argv,
     const size_t *lens, fg_error_t *err);
+static void ld_redis_redirect(ld_redis_t *r, const redisReply *reply);
 
 
 /* ------------------------------------------------------------ helpers */
@@ -57,6 +58,7 @@ ld_redis_settle(ld_redis_t *r, fg_error_t *err)
         }
         r->owed--;
         reply = rp;
+        ld_redis_redirect(r, reply);
         if (reply->type == REDIS_REPLY_ERROR) {
             ld_log(LD_LOG_WARN, "redis XACK: %.*s (the entries are read "
                    "again; the ledger dedupes)",
@@ -65,6 +67,31 @@ ld_redis_settle(ld_redis_t *r, fg_error_t *err)
         freeReplyObject(reply);
     }
     return FG_OK;
+}
+
+
+/*
+ * In cluster mode, an error that says the key is not (or not only) here:
+ * the daemon reads the cluster's map again and discovers anew.
+ */
+static void
+ld_redis_redirect(ld_redis_t *r, const redisReply *reply)
+{
+    static const char  *why[] = { "MOVED ", "ASK ", "TRYAGAIN",
+                                  "CLUSTERDOWN", NULL };
+    size_t              i, n;
+
+    if (!r->cluster || reply == NULL || reply->type != REDIS_REPLY_ERROR) {
+        return;
+    }
+
+    for (i = 0; why[i] != NULL; i++) {
+        n = strlen(why[i]);
+        if (reply->len >= n && memcmp(reply->str, why[i], n) == 0) {
+            r->redirected = 1;
+            return;
+        }
+    }
 }
 
 
@@ -96,6 +123,7 @@ ld_redis_argv(ld_redis_t *r, int argc, const char **argv,
     if (reply == NULL) {
         (void) ld_redis_fail(r, err, what);
     }
+    ld_redis_redirect(r, reply);
     return reply;
 }
 
@@ -256,6 +284,7 @@ ld_redis_add_stream(ld_stream_t **streams, size_t *n, const char *key,
         if (strlen((*streams)[i].key) == len
             && memcmp((*streams)[i].key, key, len) == 0)
         {
+            (*streams)[i].seen = 1;
             return 0;
         }
     }
@@ -269,6 +298,8 @@ ld_redis_add_stream(ld_stream_t **streams, size_t *n, const char *key,
     memset(&grown[*n], 0, sizeof(ld_stream_t));
     memcpy(grown[*n].key, key, len);
     strcpy(grown[*n].tenant, tenant);
+    grown[*n].slot = ld_redis_slot(tenant, strlen(tenant));
+    grown[*n].seen = 1;
     strcpy(grown[*n].cursor, "0");
     grown[*n].acked = 1;    /* trimmed once: a daemon before may not have */
     (*n)++;
@@ -284,9 +315,14 @@ ld_redis_discover(ld_redis_t *r, ld_stream_t **streams, size_t *n,
     char          cursor[32], tenant[FG_TENANT_ID_MAX + 1];
     redisReply   *reply, *keys, *k;
     size_t        i, rounds;
+    size_t        kept;
     int           added;
 
     strcpy(cursor, "0");
+
+    for (i = 0; i < *n; i++) {
+        (*streams)[i].seen = 0;
+    }
 
     for (rounds = 0; rounds < 100000; rounds++) {
         argv[0] = "SCAN";
@@ -350,8 +386,21 @@ ld_redis_discover(ld_redis_t *r, ld_stream_t **streams, size_t *n,
         freeReplyObject(reply);
 
         if (strcmp(cursor, "0") == 0) {
-            return FG_OK;
+            break;
         }
+    }
+
+    if (r->cluster && strcmp(cursor, "0") == 0) {
+        /* a stream this node no longer holds: its slot moved */
+        for (i = 0, kept = 0; i < *n; i++) {
+            if ((*streams)[i].seen) {
+                (*streams)[kept++] = (*streams)[i];
+            } else {
+                ld_log(LD_LOG_INFO, "stream %s is not on this node any more",
+                       (*streams)[i].key);
+            }
+        }
+        *n = kept;
     }
 
     return FG_OK;
@@ -449,39 +498,56 @@ ld_redis_read_argv(ld_redis_t *r, ld_stream_t *streams, size_t n,
 }
 
 
-/* An XREADGROUP reply into *batch (NULL: nothing read); frees reply. */
+/* A batch of at most n streams (the streams read). */
+static ld_batch_t *
+ld_redis_batch_new(size_t n, size_t nreplies)
+{
+    ld_batch_t  *b;
+
+    b = calloc(1, sizeof(ld_batch_t) + (n ? n : 1) * sizeof(b->s[0]));
+    if (b == NULL) {
+        return NULL;
+    }
+    b->replies = calloc(nreplies ? nreplies : 1, sizeof(redisReply *));
+    if (b->replies == NULL) {
+        free(b);
+        return NULL;
+    }
+    b->cap = n;
+    return b;
+}
+
+
+/*
+ * An XREADGROUP reply's entries added to b, which keeps the reply (and
+ * frees it with the batch).  FG_OK (an empty reply adds nothing) or
+ * FG_ERR_IO (an error reply, or one not shaped as XREADGROUP answers: b
+ * is left as it was but for the reply, kept to be freed).
+ */
 static int
-ld_redis_parse(redisReply *reply, ld_stream_t *streams, size_t n,
-    ld_batch_t **batch, fg_error_t *err)
+ld_redis_batch_add(ld_batch_t *b, redisReply *reply, ld_stream_t *streams,
+    size_t n, fg_error_t *err)
 {
     redisReply    *sr, *entries;
-    ld_batch_t    *b;
-    size_t         i, j, k, len;
+    ld_entry_t    *e;
+    size_t         i, j, k, len, first;
 
-    *batch = NULL;
+    b->replies[b->nreplies++] = reply;
 
     if (ld_redis_ok(reply, "XREADGROUP", err) != FG_OK) {
-        freeReplyObject(reply);
         return FG_ERR_IO;
     }
 
     if (reply->type == REDIS_REPLY_NIL) {
-        freeReplyObject(reply);         /* nothing within the block time */
-        return FG_OK;
+        return FG_OK;                   /* nothing within the block time */
     }
 
     if (reply->type != REDIS_REPLY_ARRAY) {
-        freeReplyObject(reply);
         return fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET,
                             "redis XREADGROUP: an unexpected reply");
     }
 
-    b = calloc(1, sizeof(ld_batch_t) + reply->elements * sizeof(b->s[0]));
-    if (b == NULL) {
-        freeReplyObject(reply);
-        return fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
-    }
-    b->reply = reply;
+    first = b->nstreams;
 
     for (i = 0; i < reply->elements; i++) {
         /* [key, [entry, ...]] */
@@ -490,9 +556,7 @@ ld_redis_parse(redisReply *reply, ld_stream_t *streams, size_t n,
             || sr->element[0]->type != REDIS_REPLY_STRING
             || sr->element[1]->type != REDIS_REPLY_ARRAY)
         {
-            ld_redis_batch_free(b);
-            return fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET,
-                                "redis XREADGROUP: an unexpected reply");
+            goto unexpected;
         }
 
         for (k = 0; k < n; k++) {
@@ -508,31 +572,178 @@ ld_redis_parse(redisReply *reply, ld_stream_t *streams, size_t n,
             continue;
         }
 
-        b->s[b->nstreams].stream = k;
-        b->s[b->nstreams].e = calloc(entries->elements, sizeof(ld_entry_t));
-        if (b->s[b->nstreams].e == NULL) {
-            ld_redis_batch_free(b);
+        if (b->nstreams == b->cap) {
+            goto unexpected;            /* more streams than were asked */
+        }
+
+        e = calloc(entries->elements, sizeof(ld_entry_t));
+        if (e == NULL) {
+            for (j = first; j < b->nstreams; j++) {
+                free(b->s[j].e);
+            }
+            b->nstreams = first;
             return fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET,
                                 "out of memory");
         }
 
         for (j = 0; j < entries->elements; j++) {
-            if (ld_redis_entry(entries->element[j],
-                               &b->s[b->nstreams].e[j]) != 0)
-            {
-                b->nstreams++;
-                ld_redis_batch_free(b);
-                return fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET,
-                                    "redis XREADGROUP: an unexpected "
-                                    "entry");
+            if (ld_redis_entry(entries->element[j], &e[j]) != 0) {
+                free(e);
+                goto unexpected;
             }
         }
+
+        b->s[b->nstreams].stream = k;
+        b->s[b->nstreams].e = e;
         b->s[b->nstreams].n = entries->elements;
         b->nstreams++;
     }
 
+    return FG_OK;
+
+unexpected:
+
+    for (j = first; j < b->nstreams; j++) {
+        free(b->s[j].e);
+    }
+    b->nstreams = first;
+    return fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET,
+                        "redis XREADGROUP: an unexpected reply");
+}
+
+
+/* An XREADGROUP reply into *batch (NULL: nothing read); frees reply. */
+static int
+ld_redis_parse(redisReply *reply, ld_stream_t *streams, size_t n,
+    ld_batch_t **batch, fg_error_t *err)
+{
+    ld_batch_t  *b;
+    int          rc;
+
+    *batch = NULL;
+
+    b = ld_redis_batch_new(n, 1);
+    if (b == NULL) {
+        freeReplyObject(reply);
+        return fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
+    }
+
+    rc = ld_redis_batch_add(b, reply, streams, n, err);
+    if (rc != FG_OK || b->nstreams == 0) {
+        ld_redis_batch_free(b);
+        return rc;
+    }
+
+    *batch = b;
+    return FG_OK;
+}
+
+
+/*
+ * Cluster mode: keys of different hash slots cannot be read by one
+ * command (CROSSSLOT), so one XREADGROUP a slot, pipelined (without
+ * BLOCK), their entries in one batch.  A slot answered with an error
+ * (MOVED, ASK, ...: the node does not hold it any more) is skipped and
+ * r->redirected set; its entries are read where the slot is now.
+ */
+static int
+ld_redis_read_cluster(ld_redis_t *r, ld_stream_t *streams, size_t n,
+    int pending, const char *cnt, ld_batch_t **batch, fg_error_t *err)
+{
+    const char   **argv;
+    ld_batch_t    *b;
+    void          *rp;
+    size_t         i, j, k, sent, got;
+    int            rc, was, moved;
+    unsigned char *done;
+
+    argv = malloc((9 + 2 * n) * sizeof(char *));
+    done = calloc(n, 1);
+    b = ld_redis_batch_new(n, n);
+    if (argv == NULL || done == NULL || b == NULL) {
+        free(argv);
+        free(done);
+        ld_redis_batch_free(b);
+        return fg_error_set(err, FG_ERR_NOMEM, FG_NO_OFFSET, "out of memory");
+    }
+
+    if (ld_redis_settle(r, err) != FG_OK) {
+        free(argv);
+        free(done);
+        ld_redis_batch_free(b);
+        return FG_ERR_IO;
+    }
+
+    sent = 0;
+    rc = FG_OK;
+
+    for (i = 0; i < n && rc == FG_OK; i++) {
+        if (done[i]) {
+            continue;
+        }
+
+        k = 0;
+        argv[k++] = "XREADGROUP";
+        argv[k++] = "GROUP";
+        argv[k++] = r->group;
+        argv[k++] = r->consumer;
+        argv[k++] = "COUNT";
+        argv[k++] = cnt;
+        argv[k++] = "STREAMS";
+
+        /* the streams of this one's slot, then their ids */
+        for (j = i; j < n; j++) {
+            if (!done[j] && streams[j].slot == streams[i].slot) {
+                argv[k++] = streams[j].key;
+            }
+        }
+        for (j = i; j < n; j++) {
+            if (!done[j] && streams[j].slot == streams[i].slot) {
+                argv[k++] = pending ? streams[j].cursor : ">";
+                done[j] = 1;
+            }
+        }
+
+        rc = ld_redis_append(r, (int) k, argv, NULL, err);
+        if (rc == FG_OK) {
+            sent++;
+        }
+    }
+
+    free(argv);
+    free(done);
+
+    for (got = 0; got < sent; got++) {
+        if (r->c == NULL || redisGetReply(r->c, &rp) != REDIS_OK
+            || rp == NULL)
+        {
+            ld_redis_batch_free(b);
+            return ld_redis_fail(r, err, "XREADGROUP");
+        }
+
+        was = r->redirected;
+        r->redirected = 0;
+        ld_redis_redirect(r, rp);
+        moved = r->redirected;
+        r->redirected |= was;
+
+        if (ld_redis_batch_add(b, rp, streams, n, err) != FG_OK) {
+            if (err->code == FG_ERR_NOMEM || !moved) {
+                rc = rc == FG_OK ? err->code : rc;
+            }
+            ld_log(LD_LOG_INFO, "%s (read where the slot is now)", err->msg);
+        }
+    }
+
+    if (rc != FG_OK) {
+        ld_redis_batch_free(b);
+        return fg_error_set(err, rc, FG_NO_OFFSET,
+                            "redis XREADGROUP: a slot's read failed");
+    }
+
     if (b->nstreams == 0) {
         ld_redis_batch_free(b);
+        *batch = NULL;
         return FG_OK;
     }
 
@@ -557,6 +768,15 @@ ld_redis_read(ld_redis_t *r, ld_stream_t *streams, size_t n, int pending,
 
     snprintf(cnt, sizeof(cnt), "%zu", count);
     snprintf(blk, sizeof(blk), "%d", block_ms);
+
+    if (r->cluster) {
+        if (r->c == NULL || r->prefetching) {
+            return fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET,
+                                "redis XREADGROUP: not connected");
+        }
+        return ld_redis_read_cluster(r, streams, n, pending, cnt, batch,
+                                     err);
+    }
 
     argv = ld_redis_read_argv(r, streams, n, pending, cnt, block_ms, blk,
                               &argc);
@@ -583,8 +803,8 @@ ld_redis_read_send(ld_redis_t *r, ld_stream_t *streams, size_t n,
     size_t         argc;
     int            rc;
 
-    if (r->c == NULL || r->prefetching || n == 0) {
-        return FG_OK;
+    if (r->c == NULL || r->prefetching || n == 0 || r->cluster) {
+        return FG_OK;                   /* cluster: one read a slot, now */
     }
 
     snprintf(cnt, sizeof(cnt), "%zu", count);
@@ -640,7 +860,10 @@ ld_redis_batch_free(ld_batch_t *b)
     for (i = 0; i < b->nstreams; i++) {
         free(b->s[i].e);
     }
-    freeReplyObject(b->reply);
+    for (i = 0; i < b->nreplies; i++) {
+        freeReplyObject(b->replies[i]);
+    }
+    free(b->replies);
     free(b);
 }
 
@@ -716,6 +939,7 @@ ld_redis_dlq(ld_redis_t *r, const ld_stream_t *s, const ld_dead_t *d,
     size_t        lens[24], i, k, replies;
     redisReply   *reply;
     const char   *ack[4];
+    char          dlq[LD_DLQ_KEY_MAX];
     int           rc;
     void         *rp;
 
@@ -731,6 +955,13 @@ ld_redis_dlq(ld_redis_t *r, const ld_stream_t *s, const ld_dead_t *d,
         return FG_ERR_IO;
     }
 
+    if (r->cluster) {
+        /* the tenant's own: one slot with its stream, one transaction */
+        snprintf(dlq, sizeof(dlq), LD_DLQ_PREFIX "%s}", s->tenant);
+    } else {
+        snprintf(dlq, sizeof(dlq), "%s", LD_DLQ_KEY);
+    }
+
     argv[0] = "MULTI";
     if (ld_redis_append(r, 1, argv, NULL, err) != FG_OK) {
         return FG_ERR_IO;
@@ -740,7 +971,7 @@ ld_redis_dlq(ld_redis_t *r, const ld_stream_t *s, const ld_dead_t *d,
         k = 0;
 #define LD_ARG(s, l)  do { argv[k] = (s); lens[k] = (l); k++; } while (0)
         LD_ARG("XADD", 4);
-        LD_ARG(LD_DLQ_KEY, sizeof(LD_DLQ_KEY) - 1);
+        LD_ARG(dlq, strlen(dlq));
         LD_ARG("*", 1);
         LD_ARG("stream", 6);
         LD_ARG(s->key, strlen(s->key));
@@ -796,6 +1027,7 @@ ld_redis_dlq(ld_redis_t *r, const ld_stream_t *s, const ld_dead_t *d,
             return ld_redis_fail(r, err, "DLQ");
         }
         reply = rp;
+        ld_redis_redirect(r, reply);
         if (rc == FG_OK) {
             rc = ld_redis_ok(reply, "DLQ", err);
         }
@@ -1036,5 +1268,142 @@ ld_redis_trim(ld_redis_t *r, const ld_stream_t *s, int exact,
     }
     rc = ld_redis_ok(reply, "XTRIM", err);
     freeReplyObject(reply);
+    return rc;
+}
+
+
+/* ------------------------------------------------------------ cluster */
+
+unsigned
+ld_redis_slot(const char *tenant, size_t len)
+{
+    uint16_t  crc;
+    size_t    i;
+    int       b;
+
+    /* CRC16-CCITT (XMODEM) of the hash tag, as Redis Cluster hashes */
+    crc = 0;
+    for (i = 0; i < len; i++) {
+        crc ^= (uint16_t) ((unsigned char) tenant[i] << 8);
+        for (b = 0; b < 8; b++) {
+            crc = (crc & 0x8000) ? (uint16_t) ((crc << 1) ^ 0x1021)
+                                 : (uint16_t) (crc << 1);
+        }
+    }
+    return crc & (LD_CLUSTER_SLOTS - 1);
+}
+
+
+/* An IPv4 or IPv6 address as text, bounded; 1 when it is one. */
+static int
+ld_redis_ip_ok(const char *s, size_t len)
+{
+    size_t  i;
+
+    if (len == 0 || len >= LD_HOST_MAX) {
+        return 0;
+    }
+    for (i = 0; i < len; i++) {
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')
+              || (s[i] >= 'A' && s[i] <= 'F') || s[i] == '.'
+              || s[i] == ':'))
+        {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+
+int
+ld_redis_cluster_masters(ld_redis_t *r, ld_addr_t *out, size_t max,
+    size_t *n, fg_error_t *err)
+{
+    const char  *argv[2] = { "CLUSTER", "SLOTS" };
+    redisReply  *reply, *e, *m, *ip, *port;
+    size_t       i, j, len;
+    const char  *host;
+    int          rc;
+
+    *n = 0;
+
+    reply = ld_redis_argv(r, 2, argv, NULL, "CLUSTER SLOTS", err);
+    if (reply == NULL) {
+        return FG_ERR_IO;
+    }
+
+    rc = ld_redis_ok(reply, "CLUSTER SLOTS", err);
+    if (rc == FG_OK && (reply->type != REDIS_REPLY_ARRAY
+                        || reply->elements > LD_CLUSTER_SLOTS))
+    {
+        rc = fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET,
+                          "redis CLUSTER SLOTS: an unexpected reply");
+    }
+
+    /* [[start, end, [ip, port, id...], replicas...], ...] */
+    for (i = 0; rc == FG_OK && i < reply->elements; i++) {
+        e = reply->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 3
+            || e->element[0]->type != REDIS_REPLY_INTEGER
+            || e->element[1]->type != REDIS_REPLY_INTEGER
+            || e->element[0]->integer < 0
+            || e->element[1]->integer < e->element[0]->integer
+            || e->element[1]->integer >= LD_CLUSTER_SLOTS
+            || e->element[2]->type != REDIS_REPLY_ARRAY
+            || e->element[2]->elements < 2)
+        {
+            rc = fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET,
+                              "redis CLUSTER SLOTS: an unexpected range");
+            break;
+        }
+
+        m = e->element[2];
+        ip = m->element[0];
+        port = m->element[1];
+        if (ip->type != REDIS_REPLY_STRING
+            || port->type != REDIS_REPLY_INTEGER
+            || port->integer < 1 || port->integer > 65535)
+        {
+            rc = fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET,
+                              "redis CLUSTER SLOTS: an unexpected node");
+            break;
+        }
+
+        host = ip->len ? ip->str : r->host;
+        len = ip->len ? ip->len : (r->host ? strlen(r->host) : 0);
+        if (host == NULL || !ld_redis_ip_ok(host, len)) {
+            rc = fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET,
+                              "redis CLUSTER SLOTS: a node address that is "
+                              "not an IP address");
+            break;
+        }
+
+        for (j = 0; j < *n; j++) {
+            if (out[j].port == (int) port->integer
+                && strlen(out[j].host) == len
+                && memcmp(out[j].host, host, len) == 0)
+            {
+                break;
+            }
+        }
+        if (j < *n) {
+            continue;                   /* a master of several ranges */
+        }
+        if (*n == max) {
+            rc = fg_error_set(err, FG_ERR_LIMIT, FG_NO_OFFSET,
+                              "redis CLUSTER SLOTS: more than %zu masters",
+                              max);
+            break;
+        }
+        memcpy(out[*n].host, host, len);
+        out[*n].host[len] = '\0';
+        out[*n].port = (int) port->integer;
+        (*n)++;
+    }
+
+    freeReplyObject(reply);
+    if (rc != FG_OK) {
+        *n = 0;
+    }
     return rc;
 }

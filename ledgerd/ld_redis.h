@@ -5,7 +5,11 @@
  * tenant streams foxgov:ev:{<tenant_id>} found with SCAN, read through a
  * consumer group with XREADGROUP, claimed from dead consumers with
  * XAUTOCLAIM, acknowledged with XACK, trimmed below what the group still
- * holds, and the dead-letter stream foxgov:dlq.
+ * holds, and the dead-letter stream foxgov:dlq.  In cluster mode
+ * (r->cluster) one ld_redis_t a master: reads go one XREADGROUP a hash
+ * slot, pipelined; dead letters go to the tenant's foxgov:dlq:{<tenant>};
+ * MOVED, ASK, TRYAGAIN and CLUSTERDOWN set r->redirected; the masters come
+ * from ld_redis_cluster_masters().
  */
 
 #ifndef LD_REDIS_H
@@ -22,6 +26,12 @@
 #define LD_STREAM_PREFIX    "foxgov:ev:{"
 #define LD_STREAM_KEY_MAX   (sizeof(LD_STREAM_PREFIX) + FG_TENANT_ID_MAX + 1)
 #define LD_DLQ_KEY          "foxgov:dlq"
+/* cluster mode: a tenant's dead letters, in its stream's hash slot */
+#define LD_DLQ_PREFIX       "foxgov:dlq:{"
+#define LD_DLQ_KEY_MAX      (sizeof(LD_DLQ_PREFIX) + FG_TENANT_ID_MAX + 1)
+#define LD_CLUSTER_SLOTS    16384
+#define LD_CLUSTER_NODES    64          /* masters known at most */
+#define LD_HOST_MAX         64
 #define LD_ID_MAX           48          /* "<ms>-<seq>" of a stream entry */
 #define LD_NAME_MAX         128         /* group and consumer names */
 
@@ -40,7 +50,17 @@ typedef struct {
     redisContext   *c;
     int             prefetching;        /* a read sent, its reply not read */
     int             owed;               /* XACKs sent, replies not read */
+
+    int             cluster;            /* a node of a Redis Cluster */
+    int             redirected;         /* a key answered MOVED, ASK, ...:
+                                           the map is read again */
 } ld_redis_t;
+
+/* A master of a Redis Cluster, from CLUSTER SLOTS. */
+typedef struct {
+    char            host[LD_HOST_MAX];
+    int             port;
+} ld_addr_t;
 
 /* A tenant's stream. */
 typedef struct {
@@ -49,6 +69,8 @@ typedef struct {
     char            cursor[LD_ID_MAX];  /* where re-reading pending is */
     int             acked;              /* acknowledged since its trim */
     uint64_t        trimmed_ms;
+    unsigned        slot;               /* its hash slot (cluster) */
+    int             seen;               /* found by the last discovery */
 } ld_stream_t;
 
 /* One stream entry as read; the strings point into the reply. */
@@ -61,7 +83,9 @@ typedef struct {
 
 /* What one read returned, per stream, until ld_redis_batch_free(). */
 typedef struct {
-    redisReply     *reply;
+    redisReply    **replies;            /* one a read (a slot, in cluster) */
+    size_t          nreplies;
+    size_t          cap;                /* of s[] */
     size_t          nstreams;
     struct {
         size_t          stream;         /* its index in the streams */
@@ -76,10 +100,23 @@ int ld_redis_connect(ld_redis_t *r, fg_error_t *err);
 void ld_redis_close(ld_redis_t *r);
 
 /*
+ * The masters of the cluster r is connected to (CLUSTER SLOTS, every part
+ * of the reply checked: a malformed one is FG_ERR_IO, nothing used), at
+ * most max, into out[0..*n).  An empty host is r's.
+ */
+int ld_redis_cluster_masters(ld_redis_t *r, ld_addr_t *out, size_t max,
+    size_t *n, fg_error_t *err);
+
+/* The hash slot of a tenant's keys (CRC16 of the tag {<tenant>}). */
+unsigned ld_redis_slot(const char *tenant, size_t len);
+
+/*
  * The tenant streams there are now into *streams (n entries, realloc'd;
  * known ones kept in place with their cursor), each with the group made
  * (from the start of the stream: nothing in it is skipped).  Keys whose
- * tenant id is not valid are skipped and logged.  FG_OK or FG_ERR_IO.
+ * tenant id is not valid are skipped and logged.  In cluster mode the
+ * streams no longer on the node (a slot moved) are dropped from the list.
+ * FG_OK or FG_ERR_IO.
  */
 int ld_redis_discover(ld_redis_t *r, ld_stream_t **streams, size_t *n,
     fg_error_t *err);
@@ -116,7 +153,10 @@ int ld_redis_ack(ld_redis_t *r, const ld_stream_t *s, const char **ids,
 
 /*
  * Move entries to foxgov:dlq with their reasons and acknowledge them, in
- * one MULTI/EXEC so each is dead-lettered exactly once.
+ * one MULTI/EXEC so each is dead-lettered exactly once.  In cluster mode
+ * the dead-letter stream is the tenant's foxgov:dlq:{<tenant>}, in the
+ * hash slot of its evidence stream, so the XADD and the XACK are one
+ * transaction on one node.
  */
 typedef struct {
     const ld_entry_t  *e;

@@ -50,6 +50,7 @@
 #include "fg_record.h"
 #include "fg_schema.h"
 #include "fg_sse.h"
+#include "fg_spool.h"
 #include "fg_trace.h"
 
 
@@ -117,9 +118,20 @@ typedef struct {
 
 
 /* foxgov_redis */
+#define NGX_HTTP_FOXGOV_REDIS_SEEDS  16         /* addresses, cluster form */
+
 typedef struct {
     char                        ip[NGX_INET_ADDRSTRLEN + 1];
     in_port_t                   port;
+} ngx_http_foxgov_redis_addr_t;
+
+typedef struct {
+    char                        ip[NGX_INET_ADDRSTRLEN + 1];
+    in_port_t                   port;
+    ngx_uint_t                  cluster;    /* the cluster form */
+    ngx_uint_t                  replicas;   /* cluster: replicas=, WAIT */
+    ngx_uint_t                  nseeds;     /* cluster: addresses given */
+    ngx_http_foxgov_redis_addr_t seeds[NGX_HTTP_FOXGOV_REDIS_SEEDS];
     ngx_str_t                   unix_path;  /* NUL-ended; or empty */
     ngx_msec_t                  connect_timeout;
     ngx_msec_t                  timeout;
@@ -502,6 +514,46 @@ void ngx_http_foxgov_redis_wait_cancel(ngx_http_foxgov_wait_t *w);
 
 /* Strict mode: the call's records are acknowledged, or not (access.c). */
 void ngx_http_foxgov_evidence_resume(ngx_http_request_t *r);
+
+/* A record sent, kept until Redis acknowledges it (redis.c, cluster.c). */
+struct ngx_http_foxgov_wait_s {
+    ngx_http_request_t         *r;          /* NULL once the request is gone */
+    ngx_uint_t                  pending;    /* records sent, not answered */
+    ngx_uint_t                  open:1;     /* between begin and end */
+    ngx_uint_t                  failed:1;   /* one was not acknowledged */
+    ngx_uint_t                  suspended:1;
+    ngx_uint_t                  resumed:1;
+};
+
+/* One of the call's records was answered: acknowledged, or not. */
+void ngx_http_foxgov_wait_answered(ngx_http_foxgov_wait_t *w,
+    ngx_uint_t acked);
+
+/*
+ * The worker's spool (redis.c), shared by both transports: made and
+ * named (path gets its name), the files of dead workers adopted into it,
+ * synced, and the bytes of records it holds.
+ */
+fg_spool_t *ngx_http_foxgov_spool_create(ngx_log_t *log, ngx_str_t *dir,
+    uint64_t max, u_char *path);
+uint64_t ngx_http_foxgov_spool_adopt(ngx_log_t *log, fg_spool_t *spool,
+    u_char *own, ngx_str_t *dir, uint64_t max);
+void ngx_http_foxgov_spool_sync(ngx_log_t *log, fg_spool_t *spool);
+uint64_t ngx_http_foxgov_spool_used(fg_spool_t *spool);
+
+/*
+ * The cluster form of foxgov_redis (cluster.c): the same guarantees, per
+ * hash slot.  waiting() names the strict call emitting now (or NULL).
+ */
+ngx_int_t ngx_http_foxgov_cluster_start(ngx_cycle_t *cycle,
+    ngx_http_foxgov_main_conf_t *fmcf);
+void ngx_http_foxgov_cluster_stop(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_foxgov_cluster_send(ngx_log_t *log, fg_record_type_t type,
+    const ngx_str_t *tenant, const char *hash, const u_char *rec,
+    size_t len);
+ngx_uint_t ngx_http_foxgov_cluster_running(void);
+void ngx_http_foxgov_cluster_waiting(ngx_http_foxgov_wait_t *w,
+    ngx_uint_t set);
 
 /* The worker's connection and spool (init_process), and their end. */
 ngx_int_t ngx_http_foxgov_redis_start(ngx_cycle_t *cycle,

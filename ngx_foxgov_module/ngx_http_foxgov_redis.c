@@ -47,17 +47,6 @@
                                              + FG_TENANT_ID_MAX)
 
 
-/* A record sent directly, kept until Redis acknowledges it. */
-struct ngx_http_foxgov_wait_s {
-    ngx_http_request_t *r;          /* NULL once the request is gone */
-    ngx_uint_t          pending;    /* records sent, not answered yet */
-    ngx_uint_t          open:1;     /* between wait_begin and wait_end */
-    ngx_uint_t          failed:1;   /* one was not acknowledged */
-    ngx_uint_t          suspended:1;
-    ngx_uint_t          resumed:1;
-};
-
-
 typedef struct {
     ngx_http_foxgov_wait_t *wait;   /* strict: the call waiting, or NULL */
     fg_record_type_t    type;
@@ -115,12 +104,9 @@ static ngx_int_t ngx_http_foxgov_redis_xadd(ngx_http_foxgov_transport_t *t,
     void *data);
 static void ngx_http_foxgov_wait_answered(ngx_http_foxgov_wait_t *w,
     ngx_uint_t acked);
-static ngx_int_t ngx_http_foxgov_spool_create(
-    ngx_http_foxgov_transport_t *t, ngx_str_t *dir, uint64_t max);
 static ngx_int_t ngx_http_foxgov_spool_put(ngx_http_foxgov_transport_t *t,
     fg_record_type_t type, const char *tenant, size_t tenant_len,
     const char *hash, const u_char *rec, size_t len);
-static uint64_t ngx_http_foxgov_spool_adopt(ngx_http_foxgov_transport_t *t);
 
 
 /* ============================================================ config */
@@ -133,6 +119,7 @@ ngx_http_foxgov_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     ngx_str_t                     *value, s;
     ngx_url_t                      u;
+    ngx_int_t                      n;
     ngx_uint_t                     i;
     ngx_http_foxgov_redis_conf_t  *rc;
 
@@ -153,25 +140,47 @@ ngx_http_foxgov_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     value = cf->args->elts;
 
-    if (ngx_strncmp(value[1].data, "unix:", 5) == 0) {
-        if (value[1].len <= 5 || value[1].len - 5 >= NGX_MAX_PATH) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid unix socket \"%V\" in "
-                               "\"foxgov_redis\"", &value[1]);
-            return NGX_CONF_ERROR;
+    /* the addresses, then "cluster", then the parameters */
+    for (i = 1; i < cf->args->nelts; i++) {
+        if (ngx_strlchr(value[i].data, value[i].data + value[i].len, '=')
+            != NULL)
+        {
+            break;
         }
-        rc->unix_path.len = value[1].len - 5;
-        rc->unix_path.data = ngx_pnalloc(cf->pool, rc->unix_path.len + 1);
-        if (rc->unix_path.data == NULL) {
-            return NGX_CONF_ERROR;
-        }
-        ngx_memcpy(rc->unix_path.data, value[1].data + 5, rc->unix_path.len);
-        rc->unix_path.data[rc->unix_path.len] = '\0';
 
-    } else {
+        if (value[i].len == 7
+            && ngx_strncmp(value[i].data, "cluster", 7) == 0)
+        {
+            rc->cluster = 1;
+            i++;
+            break;
+        }
+
+        if (ngx_strncmp(value[i].data, "unix:", 5) == 0) {
+            if (i > 1 || value[i].len <= 5
+                || value[i].len - 5 >= NGX_MAX_PATH)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid unix socket \"%V\" in "
+                                   "\"foxgov_redis\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+            rc->unix_path.len = value[i].len - 5;
+            rc->unix_path.data = ngx_pnalloc(cf->pool,
+                                             rc->unix_path.len + 1);
+            if (rc->unix_path.data == NULL) {
+                return NGX_CONF_ERROR;
+            }
+            ngx_memcpy(rc->unix_path.data, value[i].data + 5,
+                       rc->unix_path.len);
+            rc->unix_path.data[rc->unix_path.len] = '\0';
+            rc->nseeds++;
+            continue;
+        }
+
         /* an IP address and a port: hiredis resolves names synchronously */
         ngx_memzero(&u, sizeof(ngx_url_t));
-        u.url = value[1];
+        u.url = value[i];
         u.no_resolve = 1;
 
         if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.no_port
@@ -181,15 +190,54 @@ ngx_http_foxgov_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid address \"%V\" in \"foxgov_redis\": "
                                "an IPv4 address and a port, or unix:<path>",
-                               &value[1]);
+                               &value[i]);
             return NGX_CONF_ERROR;
         }
-        ngx_memcpy(rc->ip, u.host.data, u.host.len);
-        rc->ip[u.host.len] = '\0';
-        rc->port = u.port;
+
+        if (rc->nseeds == NGX_HTTP_FOXGOV_REDIS_SEEDS
+            || rc->unix_path.len)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "too many addresses in \"foxgov_redis\" at "
+                               "\"%V\": at most %d, with \"cluster\"",
+                               &value[i], NGX_HTTP_FOXGOV_REDIS_SEEDS);
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memcpy(rc->seeds[rc->nseeds].ip, u.host.data, u.host.len);
+        rc->seeds[rc->nseeds].ip[u.host.len] = '\0';
+        rc->seeds[rc->nseeds].port = u.port;
+        rc->nseeds++;
     }
 
-    for (i = 2; i < cf->args->nelts; i++) {
+    if (rc->nseeds == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "no address in \"foxgov_redis\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (rc->cluster && rc->unix_path.len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"foxgov_redis ... cluster\" takes IP:PORT "
+                           "addresses of cluster nodes, not \"unix:%V\"",
+                           &rc->unix_path);
+        return NGX_CONF_ERROR;
+    }
+
+    if (!rc->cluster && rc->nseeds > 1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "several addresses in \"foxgov_redis\" are the "
+                           "seeds of a Redis Cluster: add \"cluster\" after "
+                           "them");
+        return NGX_CONF_ERROR;
+    }
+
+    if (rc->unix_path.len == 0) {
+        ngx_memcpy(rc->ip, rc->seeds[0].ip, sizeof(rc->ip));
+        rc->port = rc->seeds[0].port;
+    }
+
+    for ( /* void */ ; i < cf->args->nelts; i++) {
 
         if (ngx_strncmp(value[i].data, "connect_timeout=", 16) == 0) {
             s.data = value[i].data + 16;
@@ -219,10 +267,32 @@ ngx_http_foxgov_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         }
 
         if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
+            if (rc->cluster) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"%V\" in \"foxgov_redis ... cluster\":"
+                                   " a Redis Cluster has database 0 only",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
             rc->db = ngx_atoi(value[i].data + 3, value[i].len - 3);
             if (rc->db == NGX_ERROR || rc->db > 65535) {
                 goto invalid;
             }
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "replicas=", 9) == 0) {
+            if (!rc->cluster) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"%V\" in \"foxgov_redis\" needs "
+                                   "\"cluster\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+            n = ngx_atoi(value[i].data + 9, value[i].len - 9);
+            if (n == NGX_ERROR || n < 1 || n > 8) {
+                goto invalid;
+            }
+            rc->replicas = (ngx_uint_t) n;
             continue;
         }
 
@@ -414,12 +484,12 @@ ngx_http_foxgov_redis_cleanup(void *data)
 /* ====================================================== connection */
 
 /* Bytes of records in the spool (what the spool_bytes gauge shows). */
-static uint64_t
-ngx_http_foxgov_spool_used(ngx_http_foxgov_transport_t *t)
+uint64_t
+ngx_http_foxgov_spool_used(fg_spool_t *spool)
 {
     uint64_t  n;
 
-    n = t->spool != NULL ? fg_spool_bytes(t->spool) : 0;
+    n = spool != NULL ? fg_spool_bytes(spool) : 0;
 
     return n > FG_SPOOL_MAGIC_LEN ? n - FG_SPOOL_MAGIC_LEN : 0;
 }
@@ -431,7 +501,7 @@ ngx_http_foxgov_redis_schedule(ngx_http_foxgov_transport_t *t)
     ngx_msec_t  delay;
 
     /* called whenever the connection is gone */
-    ngx_http_foxgov_metrics_worker(ngx_http_foxgov_spool_used(t), 0);
+    ngx_http_foxgov_metrics_worker(ngx_http_foxgov_spool_used(t->spool), 0);
 
     if (t->exiting || t->reconnect.timer_set) {
         return;
@@ -554,7 +624,7 @@ ngx_http_foxgov_redis_ready(ngx_http_foxgov_transport_t *t)
 
     t->connected = 1;
     t->backoff = NGX_HTTP_FOXGOV_REDIS_BACKOFF_MIN;
-    ngx_http_foxgov_metrics_worker(ngx_http_foxgov_spool_used(t), 1);
+    ngx_http_foxgov_metrics_worker(ngx_http_foxgov_spool_used(t->spool), 1);
 
     fg_spool_rewind(t->spool);
     ngx_http_foxgov_redis_drain(t);
@@ -884,7 +954,7 @@ ngx_http_foxgov_redis_on_drained(redisAsyncContext *ac, void *r, void *data)
                           "foxgov: the spool cannot be emptied: %s", err.msg);
         }
         t->backoff = NGX_HTTP_FOXGOV_REDIS_BACKOFF_MIN;
-        ngx_http_foxgov_metrics_worker(ngx_http_foxgov_spool_used(t), 1);
+        ngx_http_foxgov_metrics_worker(ngx_http_foxgov_spool_used(t->spool), 1);
     }
 
     ngx_http_foxgov_redis_waiting(t);
@@ -950,10 +1020,18 @@ ngx_http_foxgov_spool_flush(ngx_event_t *ev)
 {
     ngx_connection_t             *c = ev->data;
     ngx_http_foxgov_transport_t  *t = c->data;
-    fg_error_t                    err;
 
-    if (t->spool != NULL && fg_spool_sync(t->spool, &err) != FG_OK) {
-        ngx_log_error(NGX_LOG_ALERT, t->log, 0,
+    ngx_http_foxgov_spool_sync(t->log, t->spool);
+}
+
+
+void
+ngx_http_foxgov_spool_sync(ngx_log_t *log, fg_spool_t *spool)
+{
+    fg_error_t  err;
+
+    if (spool != NULL && fg_spool_sync(spool, &err) != FG_OK) {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
                       "foxgov: the spool cannot be written: %s", err.msg);
     }
 }
@@ -990,7 +1068,8 @@ ngx_http_foxgov_spool_put(ngx_http_foxgov_transport_t *t,
     }
 
     ngx_http_foxgov_metrics_add(NGX_HTTP_FOXGOV_METRIC_SPOOLED);
-    ngx_http_foxgov_metrics_worker(ngx_http_foxgov_spool_used(t), t->connected);
+    ngx_http_foxgov_metrics_worker(ngx_http_foxgov_spool_used(t->spool),
+                                   t->connected);
 
     /* spooled while connected (Redis refused it): drain it again later */
     if (t->connected && t->draining == 0) {
@@ -1034,6 +1113,10 @@ ngx_http_foxgov_redis_send(ngx_log_t *log, fg_record_type_t type,
     ngx_http_foxgov_transport_t  *t = ngx_http_foxgov_transport;
 
     if (t == NULL) {
+        if (ngx_http_foxgov_cluster_running()) {
+            return ngx_http_foxgov_cluster_send(log, type, tenant, hash, rec,
+                                                len);
+        }
         return NGX_DECLINED;            /* no foxgov_redis: the debug log */
     }
 
@@ -1116,7 +1199,25 @@ ngx_http_foxgov_redis_wait_begin(ngx_http_request_t *r)
     ngx_http_foxgov_wait_t       *w;
     ngx_http_foxgov_transport_t  *t = ngx_http_foxgov_transport;
 
-    if (t == NULL || !ngx_http_foxgov_redis_direct(t)) {
+    if (t == NULL) {
+        if (!ngx_http_foxgov_cluster_running()) {
+            return NULL;
+        }
+
+        /* cluster: each record says whether its node acknowledges it */
+        w = ngx_calloc(sizeof(ngx_http_foxgov_wait_t), r->connection->log);
+        if (w == NULL) {
+            return NULL;
+        }
+
+        w->r = r;
+        w->open = 1;
+        ngx_http_foxgov_cluster_waiting(w, 1);
+
+        return w;
+    }
+
+    if (!ngx_http_foxgov_redis_direct(t)) {
         return NULL;                    /* Redis cannot acknowledge now */
     }
 
@@ -1139,6 +1240,8 @@ ngx_http_foxgov_redis_wait_end(ngx_http_foxgov_wait_t *w)
     if (ngx_http_foxgov_transport != NULL) {
         ngx_http_foxgov_transport->waiting = NULL;
     }
+
+    ngx_http_foxgov_cluster_waiting(w, 0);
 
     if (w != NULL) {
         w->open = 0;
@@ -1165,7 +1268,7 @@ ngx_http_foxgov_redis_wait_suspend(ngx_http_foxgov_wait_t *w)
 
 
 /* A reply to one of the call's records came (or the connection went). */
-static void
+void
 ngx_http_foxgov_wait_answered(ngx_http_foxgov_wait_t *w, ngx_uint_t acked)
 {
     ngx_http_request_t  *r;
@@ -1210,6 +1313,8 @@ ngx_http_foxgov_redis_wait_cancel(ngx_http_foxgov_wait_t *w)
         ngx_http_foxgov_transport->waiting = NULL;
     }
 
+    ngx_http_foxgov_cluster_waiting(w, 0);
+
     w->r = NULL;
 
     if (w->pending == 0) {
@@ -1222,11 +1327,12 @@ ngx_http_foxgov_redis_wait_cancel(ngx_http_foxgov_wait_t *w)
 
 /*
  * Move the entries of spool files no live worker holds into ours; a file
- * whose records do not fit in ours is left for later.  Returns the number
- * of records adopted.
+ * whose records do not fit in ours (max bytes) is left for later.
+ * Returns the number of records adopted.
  */
-static uint64_t
-ngx_http_foxgov_spool_adopt(ngx_http_foxgov_transport_t *t)
+uint64_t
+ngx_http_foxgov_spool_adopt(ngx_log_t *log, fg_spool_t *spool, u_char *own,
+    ngx_str_t *dir, uint64_t max)
 {
     DIR               *d;
     struct dirent     *de;
@@ -1239,7 +1345,7 @@ ngx_http_foxgov_spool_adopt(ngx_http_foxgov_transport_t *t)
 
     all = 0;
 
-    d = opendir((char *) t->spool_dir.data);
+    d = opendir((char *) dir->data);
     if (d == NULL) {
         return 0;
     }
@@ -1253,18 +1359,17 @@ ngx_http_foxgov_spool_adopt(ngx_http_foxgov_transport_t *t)
             continue;
         }
 
-        p = ngx_snprintf(path, sizeof(path) - 1, "%V/%s", &t->spool_dir,
-                         de->d_name);
+        p = ngx_snprintf(path, sizeof(path) - 1, "%V/%s", dir, de->d_name);
         *p = '\0';
 
-        if (ngx_strcmp(path, t->spool_path) == 0) {
+        if (ngx_strcmp(path, own) == 0) {
             continue;
         }
 
         other = fg_spool_open((char *) path, 0, &torn, &err);
         if (other == NULL) {
             if (err.code != FG_ERR_IO) {
-                ngx_log_error(NGX_LOG_ALERT, t->log, 0,
+                ngx_log_error(NGX_LOG_ALERT, log, 0,
                               "foxgov: spool %s left as it is: %s", path,
                               err.msg);
             }
@@ -1272,25 +1377,24 @@ ngx_http_foxgov_spool_adopt(ngx_http_foxgov_transport_t *t)
         }
 
         if (torn > 0) {
-            ngx_log_error(NGX_LOG_WARN, t->log, 0,
+            ngx_log_error(NGX_LOG_WARN, log, 0,
                           "foxgov: spool %s: a torn last entry of %uL "
                           "bytes was cut", path, torn);
         }
 
-        if (fg_spool_bytes(t->spool) + fg_spool_bytes(other)
-            - FG_SPOOL_MAGIC_LEN > t->spool_max)
+        if (fg_spool_bytes(spool) + fg_spool_bytes(other)
+            - FG_SPOOL_MAGIC_LEN > max)
         {
-            ngx_log_error(NGX_LOG_WARN, t->log, 0,
+            ngx_log_error(NGX_LOG_WARN, log, 0,
                           "foxgov: spool %s not adopted yet: its records "
-                          "do not fit in spool %s now", path,
-                          t->spool_path);
+                          "do not fit in spool %s now", path, own);
             fg_spool_close(other);
             continue;
         }
 
         n = 0;
         while ((rc = fg_spool_next(other, &e, &err)) == FG_OK) {
-            if (fg_spool_append(t->spool, &e, &err) != FG_OK) {
+            if (fg_spool_append(spool, &e, &err) != FG_OK) {
                 break;
             }
             n++;
@@ -1298,15 +1402,15 @@ ngx_http_foxgov_spool_adopt(ngx_http_foxgov_transport_t *t)
 
         all += n;
 
-        if (rc == FG_SPOOL_MORE && fg_spool_sync(t->spool, &err) == FG_OK) {
+        if (rc == FG_SPOOL_MORE && fg_spool_sync(spool, &err) == FG_OK) {
             unlink((char *) path);
             if (n > 0) {
-                ngx_log_error(NGX_LOG_NOTICE, t->log, 0,
+                ngx_log_error(NGX_LOG_NOTICE, log, 0,
                               "foxgov: adopted %uL records from spool %s",
                               n, path);
             }
         } else {
-            ngx_log_error(NGX_LOG_ALERT, t->log, 0,
+            ngx_log_error(NGX_LOG_ALERT, log, 0,
                           "foxgov: spool %s not adopted: %s", path, err.msg);
         }
 
@@ -1339,7 +1443,8 @@ ngx_http_foxgov_spool_adopt_handler(ngx_event_t *ev)
 
     if (t->connected && t->ac != NULL && t->draining == 0
         && fg_spool_entries(t->spool) == 0
-        && ngx_http_foxgov_spool_adopt(t) > 0)
+        && ngx_http_foxgov_spool_adopt(t->log, t->spool, t->spool_path,
+                                       &t->spool_dir, t->spool_max) > 0)
     {
         fg_spool_rewind(t->spool);
         ngx_http_foxgov_redis_drain(t);
@@ -1357,10 +1462,11 @@ ngx_http_foxgov_spool_adopt_handler(ngx_event_t *ev)
  * (the file of a dead process that had our pid, not adopted yet),
  * spool-<pid>-<n>.fgs.
  */
-static ngx_int_t
-ngx_http_foxgov_spool_create(ngx_http_foxgov_transport_t *t, ngx_str_t *dir,
-    uint64_t max)
+fg_spool_t *
+ngx_http_foxgov_spool_create(ngx_log_t *log, ngx_str_t *dir, uint64_t max,
+    u_char *spool_path)
 {
+    fg_spool_t  *spool;
     fg_error_t   err;
     uint64_t     torn;
     ngx_uint_t   i;
@@ -1370,25 +1476,25 @@ ngx_http_foxgov_spool_create(ngx_http_foxgov_transport_t *t, ngx_str_t *dir,
                      ngx_pid);
     *p = '\0';
 
-    t->spool = fg_spool_open((char *) path, max, &torn, &err);
-    if (t->spool == NULL) {
-        ngx_log_error(NGX_LOG_EMERG, t->log, 0,
+    spool = fg_spool_open((char *) path, max, &torn, &err);
+    if (spool == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, log, 0,
                       "foxgov: the spool cannot be opened: %s", err.msg);
-        return NGX_ERROR;
+        return NULL;
     }
 
     for (i = 0; i < 100; i++) {
         p = i == 0
-            ? ngx_snprintf(t->spool_path, sizeof(t->spool_path) - 1,
+            ? ngx_snprintf(spool_path, NGX_MAX_PATH - 1,
                            "%V/spool-%P.fgs", dir, ngx_pid)
-            : ngx_snprintf(t->spool_path, sizeof(t->spool_path) - 1,
+            : ngx_snprintf(spool_path, NGX_MAX_PATH - 1,
                            "%V/spool-%P-%ui.fgs", dir, ngx_pid, i);
         *p = '\0';
 
-        if (fg_spool_rename(t->spool, (char *) t->spool_path, &err)
+        if (fg_spool_rename(spool, (char *) spool_path, &err)
             == FG_OK)
         {
-            return NGX_OK;
+            return spool;
         }
 
         if (ngx_errno != NGX_EEXIST) {
@@ -1396,12 +1502,11 @@ ngx_http_foxgov_spool_create(ngx_http_foxgov_transport_t *t, ngx_str_t *dir,
         }
     }
 
-    ngx_log_error(NGX_LOG_EMERG, t->log, 0,
+    ngx_log_error(NGX_LOG_EMERG, log, 0,
                   "foxgov: the spool cannot be named: %s", err.msg);
-    fg_spool_close(t->spool);
-    t->spool = NULL;
+    fg_spool_close(spool);
     (void) unlink((char *) path);
-    return NGX_ERROR;
+    return NULL;
 }
 
 
@@ -1413,6 +1518,10 @@ ngx_http_foxgov_redis_start(ngx_cycle_t *cycle,
 
     if (fmcf->redis == NULL) {
         return NGX_OK;
+    }
+
+    if (fmcf->redis->cluster) {
+        return ngx_http_foxgov_cluster_start(cycle, fmcf);
     }
 
     t = ngx_pcalloc(cycle->pool, sizeof(ngx_http_foxgov_transport_t));
@@ -1444,13 +1553,14 @@ ngx_http_foxgov_redis_start(ngx_cycle_t *cycle,
     t->spool_dir = fmcf->spool_dir;
     t->spool_max = fmcf->spool_max;
 
-    if (ngx_http_foxgov_spool_create(t, &fmcf->spool_dir, fmcf->spool_max)
-        != NGX_OK)
-    {
+    t->spool = ngx_http_foxgov_spool_create(t->log, &fmcf->spool_dir,
+                                            fmcf->spool_max, t->spool_path);
+    if (t->spool == NULL) {
         return NGX_ERROR;
     }
 
-    (void) ngx_http_foxgov_spool_adopt(t);
+    (void) ngx_http_foxgov_spool_adopt(t->log, t->spool, t->spool_path,
+                                       &t->spool_dir, t->spool_max);
 
     ngx_http_foxgov_transport = t;
 
@@ -1468,7 +1578,7 @@ ngx_http_foxgov_redis_stop(ngx_cycle_t *cycle)
     ngx_http_foxgov_transport_t  *t = ngx_http_foxgov_transport;
     fg_error_t                    err;
 
-    (void) cycle;
+    ngx_http_foxgov_cluster_stop(cycle);
 
     if (t == NULL) {
         return;

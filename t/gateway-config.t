@@ -945,6 +945,66 @@ __DATA__
     location /v1/ { foxgov_call model openai; }
 --- error: "/nonexistent/redis.pw" failed
 
+=== foxgov_redis: several addresses without "cluster"
+--- http_config
+    %%BUNDLE%%
+    %%AUTH%%
+    foxgov_redis 127.0.0.1:7001 127.0.0.1:7002; #!
+    foxgov_spool /tmp;
+--- config
+    location /v1/ { foxgov_call model openai; }
+--- error: several addresses in "foxgov_redis" are the seeds of a Redis Cluster: add "cluster" after them
+
+=== foxgov_redis: cluster with a unix socket
+--- http_config
+    %%BUNDLE%%
+    %%AUTH%%
+    foxgov_redis unix:/tmp/redis.sock cluster; #!
+    foxgov_spool /tmp;
+--- config
+    location /v1/ { foxgov_call model openai; }
+--- error: takes IP:PORT addresses of cluster nodes, not "unix:/tmp/redis.sock"
+
+=== foxgov_redis: cluster with db=
+--- http_config
+    %%BUNDLE%%
+    %%AUTH%%
+    foxgov_redis 127.0.0.1:7001 cluster db=1; #!
+    foxgov_spool /tmp;
+--- config
+    location /v1/ { foxgov_call model openai; }
+--- error: "db=1" in "foxgov_redis ... cluster": a Redis Cluster has database 0 only
+
+=== foxgov_redis: cluster without an address
+--- http_config
+    %%BUNDLE%%
+    %%AUTH%%
+    foxgov_redis cluster timeout=1s; #!
+    foxgov_spool /tmp;
+--- config
+    location /v1/ { foxgov_call model openai; }
+--- error: no address in "foxgov_redis"
+
+=== foxgov_redis: cluster seed a host name
+--- http_config
+    %%BUNDLE%%
+    %%AUTH%%
+    foxgov_redis 127.0.0.1:7001 redis2:7002 cluster; #!
+    foxgov_spool /tmp;
+--- config
+    location /v1/ { foxgov_call model openai; }
+--- error: invalid address "redis2:7002" in "foxgov_redis"
+
+=== foxgov_redis: cluster, a parameter after "cluster" that is none
+--- http_config
+    %%BUNDLE%%
+    %%AUTH%%
+    foxgov_redis 127.0.0.1:7001 cluster 127.0.0.1:7002; #!
+    foxgov_spool /tmp;
+--- config
+    location /v1/ { foxgov_call model openai; }
+--- error: invalid parameter "127.0.0.1:7002" in "foxgov_redis"
+
 === foxgov_redis: without foxgov_spool
 --- http_config
     %%BUNDLE%%

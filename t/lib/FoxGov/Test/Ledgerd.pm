@@ -29,10 +29,15 @@ sub new {
     return $self;
 }
 
+# redis => a FoxGov::Test::Redis, or a FoxGov::Test::RedisCluster (its
+# seeds given with --redis-cluster)
 sub argv {
     my ($self, @more) = @_;
-    return (bin(), '--redis', $self->{redis}->addr, '--ledger',
-            $self->{ledger}, @{ $self->{args} }, @more);
+    my @redis = $self->{redis}->isa('FoxGov::Test::RedisCluster')
+        ? ('--redis-cluster', join(',', $self->{redis}->addrs))
+        : ('--redis', $self->{redis}->addr);
+    return (bin(), @redis, '--ledger', $self->{ledger}, @{ $self->{args} },
+            @more);
 }
 
 sub _spawn {
