@@ -102,8 +102,6 @@ static ngx_int_t ngx_http_foxgov_redis_xadd(ngx_http_foxgov_transport_t *t,
     fg_record_type_t type, const char *tenant, size_t tenant_len,
     const char *hash, const u_char *rec, size_t len, redisCallbackFn *fn,
     void *data);
-static void ngx_http_foxgov_wait_answered(ngx_http_foxgov_wait_t *w,
-    ngx_uint_t acked);
 static ngx_int_t ngx_http_foxgov_spool_put(ngx_http_foxgov_transport_t *t,
     fg_record_type_t type, const char *tenant, size_t tenant_len,
     const char *hash, const u_char *rec, size_t len);
