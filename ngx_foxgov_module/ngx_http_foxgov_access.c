@@ -1394,11 +1394,15 @@ ngx_http_foxgov_record(ngx_http_request_t *r, ngx_http_foxgov_ctx_t *ctx,
         ctx->wait = ngx_http_foxgov_redis_wait_begin(r);
     }
 
+    /* the two records go to Redis in one write, at batch_end() */
+    ngx_http_foxgov_redis_batch_begin();
+
     /* the AuthContext goes first: the decision links it by its hash */
     rc = ngx_http_foxgov_evidence_emit_bytes(r, ctx, FG_RECORD_AUTH_CONTEXT,
                                              &ctx->auth_record,
                                              ctx->auth_hash);
     if (rc != NGX_OK) {
+        ngx_http_foxgov_redis_batch_end();
         ngx_http_foxgov_redis_wait_end(ctx->wait);
         ctx->decision_hash[0] = '\0';
         return ngx_http_foxgov_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
@@ -1413,6 +1417,7 @@ ngx_http_foxgov_record(ngx_http_request_t *r, ngx_http_foxgov_ctx_t *ctx,
     rc = ngx_http_foxgov_evidence_emit_written(r, ctx,
                                                FG_RECORD_POLICY_DECISION, rc,
                                                &err, ctx->decision_hash);
+    ngx_http_foxgov_redis_batch_end();
     ngx_http_foxgov_redis_wait_end(ctx->wait);
 
     if (rc != NGX_OK) {

@@ -517,6 +517,16 @@ ngx_int_t ngx_http_foxgov_redis_send(ngx_log_t *log, fg_record_type_t type,
     const ngx_str_t *tenant, const char *hash, const u_char *rec,
     size_t len);
 
+/*
+ * A record handed to _send() is written into the socket before _send()
+ * returns, but between _batch_begin() and _batch_end() (a call's
+ * AuthContext and decision) they are written together by _batch_end(),
+ * before the call goes on.  _flush() writes whatever is queued now.
+ */
+void ngx_http_foxgov_redis_batch_begin(void);
+void ngx_http_foxgov_redis_batch_end(void);
+void ngx_http_foxgov_redis_flush(void);
+
 
 /* ----------------------------------------------------------- variables */
 
