@@ -67,7 +67,11 @@ struct ngx_http_foxgov_wait_s {
 };
 
 
-typedef struct {
+typedef struct ngx_http_foxgov_sent_s  ngx_http_foxgov_sent_t;
+
+struct ngx_http_foxgov_sent_s {
+    ngx_http_foxgov_sent_t *next;   /* in the free list */
+    size_t              size;       /* bytes of cmd[] */
     ngx_http_foxgov_wait_t *wait;   /* strict: the call waiting, or NULL */
     fg_record_type_t    type;
     size_t              tenant_len;
@@ -76,7 +80,17 @@ typedef struct {
     size_t              len;
     u_char             *record;     /* len bytes inside cmd */
     u_char              cmd[1];     /* the XADD as sent (RESP) */
-} ngx_http_foxgov_sent_t;
+};
+
+/*
+ * The blocks of records sent and not yet acknowledged are reused (each a
+ * few KiB: a malloc and free of that size per record, three per call,
+ * made glibc consolidate its small chunks every time): up to this many
+ * are kept, of sizes rounded up to the unit, up to the max.
+ */
+#define NGX_HTTP_FOXGOV_SENT_KEEP       64
+#define NGX_HTTP_FOXGOV_SENT_UNIT       4096
+#define NGX_HTTP_FOXGOV_SENT_KEEP_MAX   (16 * 1024)
 
 
 typedef struct {
@@ -102,6 +116,9 @@ typedef struct {
     size_t                         obs_len;
     u_char                        *scratch;     /* a drained XADD */
     size_t                         scratch_size;
+
+    ngx_http_foxgov_sent_t        *free_sent;   /* blocks to reuse */
+    ngx_uint_t                     nfree_sent;
 
     ngx_uint_t                     inflight;    /* direct XADDs waiting */
     ngx_uint_t                     draining;    /* drain XADDs waiting */
@@ -129,6 +146,10 @@ static u_char *ngx_http_foxgov_redis_format(ngx_http_foxgov_transport_t *t,
     u_char *p, fg_record_type_t type, const char *tenant, size_t tenant_len,
     const char *hash, const u_char *rec, size_t len, u_char **record);
 static void ngx_http_foxgov_redis_send_event(ngx_event_t *ev);
+static ngx_http_foxgov_sent_t *ngx_http_foxgov_sent_alloc(
+    ngx_http_foxgov_transport_t *t, size_t size);
+static void ngx_http_foxgov_sent_free(ngx_http_foxgov_transport_t *t,
+    ngx_http_foxgov_sent_t *s);
 static void ngx_http_foxgov_wait_answered(ngx_http_foxgov_wait_t *w,
     ngx_uint_t acked);
 static ngx_int_t ngx_http_foxgov_spool_create(
@@ -915,7 +936,7 @@ ngx_http_foxgov_redis_on_sent(redisAsyncContext *ac, void *r, void *data)
                                       ngx_http_foxgov_redis_acked(reply));
     }
 
-    ngx_free(s);
+    ngx_http_foxgov_sent_free(t, s);
 
     if (!t->exiting) {
         ngx_http_foxgov_redis_waiting(t);
@@ -1129,6 +1150,49 @@ ngx_http_foxgov_redis_direct(ngx_http_foxgov_transport_t *t)
 }
 
 
+static ngx_http_foxgov_sent_t *
+ngx_http_foxgov_sent_alloc(ngx_http_foxgov_transport_t *t, size_t size)
+{
+    ngx_http_foxgov_sent_t  *s;
+
+    s = t->free_sent;
+
+    if (s != NULL && s->size >= size) {
+        t->free_sent = s->next;
+        t->nfree_sent--;
+        return s;
+    }
+
+    size = ngx_align(size, NGX_HTTP_FOXGOV_SENT_UNIT);
+
+    s = ngx_alloc(sizeof(ngx_http_foxgov_sent_t) + size, t->log);
+    if (s == NULL) {
+        return NULL;
+    }
+
+    s->size = size;
+
+    return s;
+}
+
+
+static void
+ngx_http_foxgov_sent_free(ngx_http_foxgov_transport_t *t,
+    ngx_http_foxgov_sent_t *s)
+{
+    if (t->nfree_sent < NGX_HTTP_FOXGOV_SENT_KEEP && !t->exiting
+        && s->size <= NGX_HTTP_FOXGOV_SENT_KEEP_MAX)
+    {
+        s->next = t->free_sent;
+        t->free_sent = s;
+        t->nfree_sent++;
+        return;
+    }
+
+    ngx_free(s);
+}
+
+
 ngx_int_t
 ngx_http_foxgov_redis_send(ngx_log_t *log, fg_record_type_t type,
     const ngx_str_t *tenant, const char *hash, const u_char *rec,
@@ -1156,8 +1220,9 @@ ngx_http_foxgov_redis_send(ngx_log_t *log, fg_record_type_t type,
         return NGX_OK;
     }
 
-    s = ngx_alloc(sizeof(ngx_http_foxgov_sent_t)
-                  + ngx_http_foxgov_xadd_size(tenant->len, len), log);
+    s = ngx_http_foxgov_sent_alloc(t,
+                                   ngx_http_foxgov_xadd_size(tenant->len,
+                                                             len));
     if (s == NULL) {
         ngx_http_foxgov_spool_put(t, type, (char *) tenant->data,
                                   tenant->len, hash, rec, len);
@@ -1187,7 +1252,7 @@ ngx_http_foxgov_redis_send(ngx_log_t *log, fg_record_type_t type,
         if (s->wait != NULL) {
             s->wait->failed = 1;
         }
-        ngx_free(s);
+        ngx_http_foxgov_sent_free(t, s);
         return NGX_OK;
     }
 
@@ -1517,6 +1582,7 @@ ngx_http_foxgov_redis_start(ngx_cycle_t *cycle,
 void
 ngx_http_foxgov_redis_stop(ngx_cycle_t *cycle)
 {
+    ngx_http_foxgov_sent_t       *s;
     ngx_http_foxgov_transport_t  *t = ngx_http_foxgov_transport;
     fg_error_t                    err;
 
@@ -1555,6 +1621,13 @@ ngx_http_foxgov_redis_stop(ngx_cycle_t *cycle)
         ngx_free(t->scratch);
         t->scratch = NULL;
     }
+
+    while (t->free_sent != NULL) {
+        s = t->free_sent;
+        t->free_sent = s->next;
+        ngx_free(s);
+    }
+    t->nfree_sent = 0;
 
     ngx_http_foxgov_transport = NULL;
 }
