@@ -795,7 +795,14 @@ ngx_http_foxgov_decide(ngx_http_request_t *r,
                      &flcf->tool, &flcf->action);
     }
 
-    ctx->permissions = json_pack("[s]", need);
+    ctx->permissions = json_array();
+    if (ctx->permissions != NULL
+        && json_array_append_new(ctx->permissions, json_string(need)) != 0)
+    {
+        json_decref(ctx->permissions);
+        ctx->permissions = NULL;
+    }
+
     if (ctx->permissions == NULL) {
         json_decref(body);
         json_decref(gates);
@@ -1737,8 +1744,11 @@ ngx_http_foxgov_gate_refuse(ngx_http_request_t *r, ngx_http_foxgov_ctx_t *ctx,
     fmcf = ngx_http_get_module_main_conf(r, ngx_http_foxgov_module);
 
     if (gates == NULL) {
-        gates = json_pack("[{s:s, s:s}]", "gate", "authn", "result", "pass");
-        if (gates == NULL) {
+        gates = json_array();
+        if (gates == NULL
+            || ngx_http_foxgov_gate(gates, "authn", "pass") != NGX_OK)
+        {
+            json_decref(gates);
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
@@ -1811,13 +1821,24 @@ ngx_http_foxgov_refuse(ngx_http_request_t *r, ngx_http_foxgov_ctx_t *ctx,
 }
 
 
+/* {"gate": gate, "result": result}, built directly (json_pack parses its
+ * format string on every call) */
 static ngx_int_t
 ngx_http_foxgov_gate(json_t *gates, const char *gate, const char *result)
 {
-    if (json_array_append_new(gates, json_pack("{s:s, s:s}", "gate", gate,
-                                               "result", result))
-        != 0)
+    json_t  *o;
+
+    o = json_object();
+
+    if (o == NULL
+        || json_object_set_new(o, "gate", json_string(gate)) != 0
+        || json_object_set_new(o, "result", json_string(result)) != 0)
     {
+        json_decref(o);
+        return NGX_ERROR;
+    }
+
+    if (json_array_append_new(gates, o) != 0) {
         return NGX_ERROR;
     }
 
