@@ -13,6 +13,8 @@
  *                                single-use approval ids
  *   ngx_http_foxgov_access.c     the precontent-phase handler: body,
  *                                auth, trace, adapt, gates, decision, act
+ *   ngx_http_foxgov_alloc.c      the worker's allocator of jansson's
+ *                                small blocks
  *   ngx_http_foxgov_upstream.c   what the upstream receives: tokens out,
  *                                credential in, traceparent rewritten
  *   ngx_http_foxgov_reply.c      refusals: status, headers, JSON body
@@ -283,6 +285,9 @@ extern ngx_module_t  ngx_http_foxgov_module;
 /* The canonicalizer and hasher of this worker (one thread). */
 fg_jcs_t *ngx_http_foxgov_jcs(void);
 fg_sha256_t *ngx_http_foxgov_sha256(void);
+
+/* jansson's small blocks from the worker's own free lists (alloc.c) */
+void ngx_http_foxgov_alloc_init(ngx_log_t *log);
 
 /* The token cache of a key file in this worker; NULL when disabled. */
 fg_token_cache_t *ngx_http_foxgov_token_cache(ngx_http_foxgov_keys_t *k,
