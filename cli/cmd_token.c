@@ -193,7 +193,7 @@ fg_cmd_keygen(int argc, char **argv)
         }
     }
 
-    free(text);
+    fg_json_free(text);
     json_decref(jwks);
     OPENSSL_cleanse(pem.data, pem.len);
     fg_buffer_free(&pem);

@@ -1510,7 +1510,7 @@ fg_bundle_sign(const fg_bundle_t *b, const fg_jwk_t *key,
     }
 
     rc = fg_buffer_append(signatures_json, text, strlen(text));
-    free(text);
+    fg_json_free(text);
 
     if (rc != FG_OK) {
         return fg_error_set(err, rc, FG_NO_OFFSET,

@@ -1905,7 +1905,7 @@ fg_call_error_body(const char *code, const char *message,
 
     len = strlen(text);
     rc = fg_buffer_append(out, text, len);
-    free(text);
+    fg_json_free(text);
     if (rc != FG_OK) {
         return rc;
     }

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "fg_core.h"
 
 
@@ -114,6 +116,17 @@ fg_buffer_init(fg_buffer_t *b, size_t max)
     b->len = 0;
     b->cap = 0;
     b->max = max;
+}
+
+
+void
+fg_json_free(void *p)
+{
+    json_malloc_t  m;
+    json_free_t    f;
+
+    json_get_alloc_funcs(&m, &f);
+    f(p);
 }
 
 

@@ -130,6 +130,13 @@ typedef struct {
 
 void fg_buffer_init(fg_buffer_t *b, size_t max);
 void fg_buffer_free(fg_buffer_t *b);
+
+/*
+ * Free a block jansson allocated for the caller (the text of json_dumps)
+ * with the allocator jansson was given (json_set_alloc_funcs: the nginx
+ * module gives it its own), not necessarily free().
+ */
+void fg_json_free(void *p);
 int  fg_buffer_append(fg_buffer_t *b, const void *p, size_t n);
 
 /* A sink appending to b, staging in stage[stage_len]. */

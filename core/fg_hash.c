@@ -311,14 +311,27 @@ fg_blobref_json_value(fg_sha256_t *h, const json_t *value,
 json_t *
 fg_blobref_to_json(const fg_blobref_t *ref)
 {
-    char  hex[FG_SHA256_HEX_LEN + 1];
+    char     hex[FG_SHA256_HEX_LEN + 1];
+    json_t  *o;
 
     fg_hex_sha256(ref->sha256, hex);
 
-    return json_pack("{s:s, s:I, s:s}",
-                     "sha256", hex,
-                     "size_bytes", (json_int_t) ref->size_bytes,
-                     "content_type", ref->content_type);
+    /* built directly: json_pack parses its format string on every call */
+    o = json_object();
+
+    if (o == NULL
+        || json_object_set_new(o, "sha256", json_string(hex)) != 0
+        || json_object_set_new(o, "size_bytes",
+                               json_integer((json_int_t) ref->size_bytes))
+           != 0
+        || json_object_set_new(o, "content_type",
+                               json_string(ref->content_type)) != 0)
+    {
+        json_decref(o);
+        return NULL;
+    }
+
+    return o;
 }
 
 

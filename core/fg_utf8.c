@@ -3,6 +3,9 @@
  * Unicode standard).
  */
 
+#include <stdint.h>
+#include <string.h>
+
 #include "fg_utf8.h"
 
 
@@ -76,6 +79,19 @@ fg_utf8_valid(const unsigned char *s, size_t n)
     size_t           i = 0, k, at;
 
     while (i < n) {
+        /* ASCII eight bytes at a time */
+        while (n - i >= 8) {
+            uint64_t  x;
+
+            memcpy(&x, s + i, 8);
+            if (x & 0x8080808080808080ULL) {
+                break;
+            }
+            i += 8;
+        }
+        if (i == n) {
+            break;
+        }
         if (s[i] < 0x80) {
             i++;
             continue;

@@ -826,7 +826,14 @@ ngx_http_foxgov_decide(ngx_http_request_t *r,
                      &flcf->tool, &flcf->action);
     }
 
-    ctx->permissions = json_pack("[s]", need);
+    ctx->permissions = json_array();
+    if (ctx->permissions != NULL
+        && json_array_append_new(ctx->permissions, json_string(need)) != 0)
+    {
+        json_decref(ctx->permissions);
+        ctx->permissions = NULL;
+    }
+
     if (ctx->permissions == NULL) {
         json_decref(body);
         json_decref(gates);
@@ -1425,11 +1432,15 @@ ngx_http_foxgov_record(ngx_http_request_t *r, ngx_http_foxgov_ctx_t *ctx,
         ctx->wait = ngx_http_foxgov_redis_wait_begin(r);
     }
 
+    /* the two records go to Redis in one write, at batch_end() */
+    ngx_http_foxgov_redis_batch_begin();
+
     /* the AuthContext goes first: the decision links it by its hash */
     rc = ngx_http_foxgov_evidence_emit_bytes(r, ctx, FG_RECORD_AUTH_CONTEXT,
                                              &ctx->auth_record,
                                              ctx->auth_hash);
     if (rc != NGX_OK) {
+        ngx_http_foxgov_redis_batch_end();
         ngx_http_foxgov_redis_wait_end(ctx->wait);
         ctx->decision_hash[0] = '\0';
         return ngx_http_foxgov_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
@@ -1444,6 +1455,7 @@ ngx_http_foxgov_record(ngx_http_request_t *r, ngx_http_foxgov_ctx_t *ctx,
     rc = ngx_http_foxgov_evidence_emit_written(r, ctx,
                                                FG_RECORD_POLICY_DECISION, rc,
                                                &err, ctx->decision_hash);
+    ngx_http_foxgov_redis_batch_end();
     ngx_http_foxgov_redis_wait_end(ctx->wait);
 
     if (rc != NGX_OK) {
@@ -1764,8 +1776,11 @@ ngx_http_foxgov_gate_refuse(ngx_http_request_t *r, ngx_http_foxgov_ctx_t *ctx,
     fmcf = ngx_http_get_module_main_conf(r, ngx_http_foxgov_module);
 
     if (gates == NULL) {
-        gates = json_pack("[{s:s, s:s}]", "gate", "authn", "result", "pass");
-        if (gates == NULL) {
+        gates = json_array();
+        if (gates == NULL
+            || ngx_http_foxgov_gate(gates, "authn", "pass") != NGX_OK)
+        {
+            json_decref(gates);
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
@@ -1839,13 +1854,24 @@ ngx_http_foxgov_refuse(ngx_http_request_t *r, ngx_http_foxgov_ctx_t *ctx,
 }
 
 
+/* {"gate": gate, "result": result}, built directly (json_pack parses its
+ * format string on every call) */
 static ngx_int_t
 ngx_http_foxgov_gate(json_t *gates, const char *gate, const char *result)
 {
-    if (json_array_append_new(gates, json_pack("{s:s, s:s}", "gate", gate,
-                                               "result", result))
-        != 0)
+    json_t  *o;
+
+    o = json_object();
+
+    if (o == NULL
+        || json_object_set_new(o, "gate", json_string(gate)) != 0
+        || json_object_set_new(o, "result", json_string(result)) != 0)
     {
+        json_decref(o);
+        return NGX_ERROR;
+    }
+
+    if (json_array_append_new(gates, o) != 0) {
         return NGX_ERROR;
     }
 

@@ -13,6 +13,8 @@
  *                                single-use approval ids
  *   ngx_http_foxgov_access.c     the precontent-phase handler: body,
  *                                auth, trace, adapt, gates, decision, act
+ *   ngx_http_foxgov_alloc.c      the worker's allocator of jansson's
+ *                                small blocks
  *   ngx_http_foxgov_upstream.c   what the upstream receives: tokens out,
  *                                credential in, traceparent rewritten
  *   ngx_http_foxgov_reply.c      refusals: status, headers, JSON body
@@ -296,6 +298,9 @@ extern ngx_module_t  ngx_http_foxgov_module;
 fg_jcs_t *ngx_http_foxgov_jcs(void);
 fg_sha256_t *ngx_http_foxgov_sha256(void);
 
+/* jansson's small blocks from the worker's own free lists (alloc.c) */
+void ngx_http_foxgov_alloc_init(ngx_log_t *log);
+
 /* The token cache of a key file in this worker; NULL when disabled. */
 fg_token_cache_t *ngx_http_foxgov_token_cache(ngx_http_foxgov_keys_t *k,
     ngx_uint_t size);
@@ -568,6 +573,16 @@ void ngx_http_foxgov_redis_stop(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_foxgov_redis_send(ngx_log_t *log, fg_record_type_t type,
     const ngx_str_t *tenant, const char *hash, const u_char *rec,
     size_t len);
+
+/*
+ * A record handed to _send() is written into the socket before _send()
+ * returns, but between _batch_begin() and _batch_end() (a call's
+ * AuthContext and decision) they are written together by _batch_end(),
+ * before the call goes on.  _flush() writes whatever is queued now.
+ */
+void ngx_http_foxgov_redis_batch_begin(void);
+void ngx_http_foxgov_redis_batch_end(void);
+void ngx_http_foxgov_redis_flush(void);
 
 
 /* ----------------------------------------------------------- variables */

@@ -281,6 +281,8 @@ ngx_http_foxgov_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    ngx_http_foxgov_alloc_init(cycle->log);
+
     /* made here, or already by the configuration (then inherited) */
     if (ngx_http_foxgov_jcs() == NULL || ngx_http_foxgov_sha256() == NULL)
     {

@@ -21,7 +21,11 @@
  *
  * hiredis 0.14 on nginx (docs/development.md): the context's fd is
  * wrapped in an ngx_connection_t for its events, level-triggered (hiredis
- * reads once per call); the cleanup callback takes the events away and
+ * reads once per call); a command queued while connected is not given a
+ * write event: it is written by ngx_http_foxgov_redis_flush() (at once,
+ * or at the end of a batch, or at the end of the loop's turn), and the
+ * write event is added only when the socket did not take it all; the
+ * XADDs are formatted here (RESP) and queued preformatted; the cleanup callback takes the events away and
  * never closes the fd (hiredis does); connecting again happens from a
  * timer with backoff and jitter, never from inside a callback; hiredis 0.14
  * has no timeouts of its own, so a timer per connection attempt and per
@@ -46,16 +50,38 @@
 #define NGX_HTTP_FOXGOV_STREAM_MAX          (sizeof("foxgov:ev:{}") \
                                              + FG_TENANT_ID_MAX)
 
+/* an XADD's bytes beyond its record's and tenant's (RESP framing, the
+ * type name, the hash, the "o" field): 200 or so, bounded generously */
+#define NGX_HTTP_FOXGOV_XADD_EXTRA          512
+#define ngx_http_foxgov_xadd_size(tenant_len, len)                            \
+    ((len) + (tenant_len) + NGX_HTTP_FOXGOV_XADD_EXTRA)
 
-typedef struct {
+
+typedef struct ngx_http_foxgov_sent_s  ngx_http_foxgov_sent_t;
+
+/* A record sent directly, kept until Redis acknowledges it. */
+struct ngx_http_foxgov_sent_s {
+    ngx_http_foxgov_sent_t *next;   /* in the free list */
+    size_t              size;       /* bytes of cmd[] */
     ngx_http_foxgov_wait_t *wait;   /* strict: the call waiting, or NULL */
     fg_record_type_t    type;
     size_t              tenant_len;
     char                tenant[FG_TENANT_ID_MAX + 1];
     char                hash[FG_SHA256_HEX_LEN + 1];
     size_t              len;
-    u_char              record[1];
-} ngx_http_foxgov_sent_t;
+    u_char             *record;     /* len bytes inside cmd */
+    u_char              cmd[1];     /* the XADD as sent (RESP) */
+};
+
+/*
+ * The blocks of records sent and not yet acknowledged are reused (each a
+ * few KiB: a malloc and free of that size per record, three per call,
+ * made glibc consolidate its small chunks every time): up to this many
+ * are kept, of sizes rounded up to the unit, up to the max.
+ */
+#define NGX_HTTP_FOXGOV_SENT_KEEP       64
+#define NGX_HTTP_FOXGOV_SENT_UNIT       4096
+#define NGX_HTTP_FOXGOV_SENT_KEEP_MAX   (16 * 1024)
 
 
 typedef struct {
@@ -72,7 +98,19 @@ typedef struct {
     ngx_event_t                    timeout;     /* connect, or a reply */
     ngx_event_t                    flush;       /* sync the spool */
     ngx_event_t                    adopt;       /* look for left spools */
+    ngx_event_t                    send;        /* write what is queued */
     ngx_connection_t               dummy;       /* the timers' data */
+
+    ngx_uint_t                     writing;     /* in a write of ours */
+    ngx_uint_t                     batch;       /* records wait for _flush */
+
+    u_char                         obs[32];     /* the "o" field */
+    size_t                         obs_len;
+    u_char                        *scratch;     /* a drained XADD */
+    size_t                         scratch_size;
+
+    ngx_http_foxgov_sent_t        *free_sent;   /* blocks to reuse */
+    ngx_uint_t                     nfree_sent;
 
     ngx_uint_t                     inflight;    /* direct XADDs waiting */
     ngx_uint_t                     draining;    /* drain XADDs waiting */
@@ -98,10 +136,14 @@ static void ngx_http_foxgov_redis_drop(ngx_http_foxgov_transport_t *t,
 static void ngx_http_foxgov_redis_drain(ngx_http_foxgov_transport_t *t);
 static void ngx_http_foxgov_redis_retry(ngx_http_foxgov_transport_t *t);
 static void ngx_http_foxgov_redis_ready(ngx_http_foxgov_transport_t *t);
-static ngx_int_t ngx_http_foxgov_redis_xadd(ngx_http_foxgov_transport_t *t,
-    fg_record_type_t type, const char *tenant, size_t tenant_len,
-    const char *hash, const u_char *rec, size_t len, redisCallbackFn *fn,
-    void *data);
+static u_char *ngx_http_foxgov_redis_format(ngx_http_foxgov_transport_t *t,
+    u_char *p, fg_record_type_t type, const char *tenant, size_t tenant_len,
+    const char *hash, const u_char *rec, size_t len, u_char **record);
+static void ngx_http_foxgov_redis_send_event(ngx_event_t *ev);
+static ngx_http_foxgov_sent_t *ngx_http_foxgov_sent_alloc(
+    ngx_http_foxgov_transport_t *t, size_t size);
+static void ngx_http_foxgov_sent_free(ngx_http_foxgov_transport_t *t,
+    ngx_http_foxgov_sent_t *s);
 static ngx_int_t ngx_http_foxgov_spool_put(ngx_http_foxgov_transport_t *t,
     fg_record_type_t type, const char *tenant, size_t tenant_len,
     const char *hash, const u_char *rec, size_t len);
@@ -390,7 +432,9 @@ ngx_http_foxgov_redis_event(ngx_event_t *ev)
     }
 
     if (ev->write) {
+        t->writing = 1;
         redisAsyncHandleWrite(t->ac);
+        t->writing = 0;
     } else {
         redisAsyncHandleRead(t->ac);
     }
@@ -434,12 +478,26 @@ ngx_http_foxgov_redis_del_read(void *data)
 }
 
 
+/*
+ * hiredis asks for a write event whenever a command is queued.  While
+ * connecting, and when a write of ours left bytes (the socket is full), it
+ * gets one; otherwise what is queued is written by
+ * ngx_http_foxgov_redis_flush(), or at the end of this turn of the event
+ * loop (t->send, posted), with no event added and removed per command.
+ */
 static void
 ngx_http_foxgov_redis_add_write(void *data)
 {
     ngx_http_foxgov_transport_t  *t = data;
 
-    ngx_http_foxgov_redis_add(t->c->write, NGX_WRITE_EVENT);
+    if (t->writing || t->ac == NULL || !(t->ac->c.flags & REDIS_CONNECTED)) {
+        ngx_http_foxgov_redis_add(t->c->write, NGX_WRITE_EVENT);
+        return;
+    }
+
+    if (!t->send.posted) {
+        ngx_post_event(&t->send, &ngx_posted_events);
+    }
 }
 
 
@@ -471,6 +529,9 @@ ngx_http_foxgov_redis_cleanup(void *data)
     }
     if (t->c->write->posted) {
         ngx_delete_posted_event(t->c->write);
+    }
+    if (t->send.posted) {
+        ngx_delete_posted_event(&t->send);
     }
 
     ngx_free_connection(t->c);      /* reads c->fd: clear it afterwards */
@@ -817,42 +878,99 @@ ngx_http_foxgov_redis_waiting(ngx_http_foxgov_transport_t *t)
 
 /* ========================================================== records */
 
-static ngx_int_t
-ngx_http_foxgov_redis_xadd(ngx_http_foxgov_transport_t *t,
+/*
+ * The XADD of a record to foxgov:ev:{tenant}, in RESP as hiredis would
+ * format it, written at p (ngx_http_foxgov_xadd_size() bytes are enough);
+ * *record is where the record's bytes are in it.  Returns the end.
+ */
+static u_char *
+ngx_http_foxgov_redis_format(ngx_http_foxgov_transport_t *t, u_char *p,
     fg_record_type_t type, const char *tenant, size_t tenant_len,
-    const char *hash, const u_char *rec, size_t len, redisCallbackFn *fn,
-    void *data)
+    const char *hash, const u_char *rec, size_t len, u_char **record)
 {
-    u_char       stream[NGX_HTTP_FOXGOV_STREAM_MAX], obs[64], *p;
-    const char  *argv[11];
-    size_t       argvlen[11];
+    size_t       n;
     const char  *name;
 
-    p = ngx_snprintf(stream, sizeof(stream), "foxgov:ev:{%*s}",
-                     tenant_len, tenant);
     name = fg_record_type_name(type);
+    n = ngx_strlen(name);
 
-    argv[0] = "XADD";           argvlen[0] = 4;
-    argv[1] = (char *) stream;  argvlen[1] = (size_t) (p - stream);
-    argv[2] = "*";              argvlen[2] = 1;
-    argv[3] = "t";              argvlen[3] = 1;
-    argv[4] = name;             argvlen[4] = ngx_strlen(name);
-    argv[5] = "h";              argvlen[5] = 1;
-    argv[6] = hash;             argvlen[6] = FG_SHA256_HEX_LEN;
-    argv[7] = "r";              argvlen[7] = 1;
-    argv[8] = (char *) rec;     argvlen[8] = len;
-    argv[9] = "o";              argvlen[9] = 1;
+    p = ngx_sprintf(p, "*11\r\n$4\r\nXADD\r\n$%uz\r\n"
+                    "foxgov:ev:{%*s}\r\n$1\r\n*\r\n$1\r\nt\r\n$%uz\r\n",
+                    sizeof("foxgov:ev:{}") - 1 + tenant_len, tenant_len,
+                    tenant, n);
+    p = ngx_cpymem(p, name, n);
+    p = ngx_cpymem(p, "\r\n$1\r\nh\r\n$64\r\n",
+                   sizeof("\r\n$1\r\nh\r\n$64\r\n") - 1);
+    p = ngx_cpymem(p, hash, FG_SHA256_HEX_LEN);
+    p = ngx_sprintf(p, "\r\n$1\r\nr\r\n$%uz\r\n", len);
+    *record = p;
+    p = ngx_cpymem(p, rec, len);
+    p = ngx_sprintf(p, "\r\n$1\r\no\r\n$%uz\r\n", t->obs_len);
+    p = ngx_cpymem(p, t->obs, t->obs_len);
+    *p++ = '\r';
+    *p++ = '\n';
 
-    p = ngx_snprintf(obs, sizeof(obs), "{\"gateway_pid\":%P}", ngx_pid);
-    argv[10] = (char *) obs;    argvlen[10] = (size_t) (p - obs);
+    return p;
+}
 
-    if (redisAsyncCommandArgv(t->ac, fn, data, 11, argv, argvlen)
-        != REDIS_OK)
-    {
-        return NGX_ERROR;
+
+/*
+ * Write what hiredis holds into the socket now.  Records are queued by
+ * ngx_http_foxgov_redis_send() and written by the first of: this call,
+ * the end of the send's own call when no batch is open, the end of this
+ * turn of the event loop.
+ */
+void
+ngx_http_foxgov_redis_flush(void)
+{
+    ngx_http_foxgov_transport_t  *t = ngx_http_foxgov_transport;
+
+    if (t == NULL) {
+        return;
     }
 
-    return NGX_OK;
+    if (t->send.posted) {
+        ngx_delete_posted_event(&t->send);
+    }
+
+    if (t->ac == NULL || t->c == NULL || t->c->write->active) {
+        return;             /* none, or the write event writes the rest */
+    }
+
+    /* a failed write calls back (the records go to the spool) and may end
+     * the context */
+    t->writing = 1;
+    redisAsyncHandleWrite(t->ac);
+    t->writing = 0;
+}
+
+
+static void
+ngx_http_foxgov_redis_send_event(ngx_event_t *ev)
+{
+    (void) ev;
+
+    ngx_http_foxgov_redis_flush();
+}
+
+
+/* Records emitted between _batch_begin() and _batch_end() share a write. */
+void
+ngx_http_foxgov_redis_batch_begin(void)
+{
+    if (ngx_http_foxgov_transport != NULL) {
+        ngx_http_foxgov_transport->batch = 1;
+    }
+}
+
+
+void
+ngx_http_foxgov_redis_batch_end(void)
+{
+    if (ngx_http_foxgov_transport != NULL) {
+        ngx_http_foxgov_transport->batch = 0;
+        ngx_http_foxgov_redis_flush();
+    }
 }
 
 
@@ -892,7 +1010,7 @@ ngx_http_foxgov_redis_on_sent(redisAsyncContext *ac, void *r, void *data)
                                       ngx_http_foxgov_redis_acked(reply));
     }
 
-    ngx_free(s);
+    ngx_http_foxgov_sent_free(t, s);
 
     if (!t->exiting) {
         ngx_http_foxgov_redis_waiting(t);
@@ -969,6 +1087,8 @@ ngx_http_foxgov_redis_drain(ngx_http_foxgov_transport_t *t)
     fg_spool_entry_t  e;
     fg_error_t        err;
     ngx_uint_t        n;
+    size_t            size;
+    u_char           *end, *rec;
     int               rc;
 
     if (t->spool == NULL || !t->connected || t->ac == NULL) {
@@ -990,11 +1110,30 @@ ngx_http_foxgov_redis_drain(ngx_http_foxgov_transport_t *t)
             break;
         }
 
-        if (ngx_http_foxgov_redis_xadd(t, e.type, e.tenant, e.tenant_len,
-                                       e.hash, e.record, e.record_len,
+        size = ngx_http_foxgov_xadd_size(e.tenant_len, e.record_len);
+
+        if (size > t->scratch_size) {
+            if (t->scratch != NULL) {
+                ngx_free(t->scratch);
+            }
+            t->scratch_size = 0;
+            t->scratch = ngx_alloc(size, t->log);
+            if (t->scratch == NULL) {
+                t->drain_failed = 1;
+                break;
+            }
+            t->scratch_size = size;
+        }
+
+        end = ngx_http_foxgov_redis_format(t, t->scratch, e.type, e.tenant,
+                                           e.tenant_len, e.hash, e.record,
+                                           e.record_len, &rec);
+
+        if (redisAsyncFormattedCommand(t->ac,
                                        ngx_http_foxgov_redis_on_drained,
-                                       NULL)
-            != NGX_OK)
+                                       NULL, (char *) t->scratch,
+                                       (size_t) (end - t->scratch))
+            != REDIS_OK)
         {
             t->drain_failed = 1;
             break;
@@ -1101,12 +1240,56 @@ ngx_http_foxgov_redis_direct(ngx_http_foxgov_transport_t *t)
 }
 
 
+static ngx_http_foxgov_sent_t *
+ngx_http_foxgov_sent_alloc(ngx_http_foxgov_transport_t *t, size_t size)
+{
+    ngx_http_foxgov_sent_t  *s;
+
+    s = t->free_sent;
+
+    if (s != NULL && s->size >= size) {
+        t->free_sent = s->next;
+        t->nfree_sent--;
+        return s;
+    }
+
+    size = ngx_align(size, NGX_HTTP_FOXGOV_SENT_UNIT);
+
+    s = ngx_alloc(sizeof(ngx_http_foxgov_sent_t) + size, t->log);
+    if (s == NULL) {
+        return NULL;
+    }
+
+    s->size = size;
+
+    return s;
+}
+
+
+static void
+ngx_http_foxgov_sent_free(ngx_http_foxgov_transport_t *t,
+    ngx_http_foxgov_sent_t *s)
+{
+    if (t->nfree_sent < NGX_HTTP_FOXGOV_SENT_KEEP && !t->exiting
+        && s->size <= NGX_HTTP_FOXGOV_SENT_KEEP_MAX)
+    {
+        s->next = t->free_sent;
+        t->free_sent = s;
+        t->nfree_sent++;
+        return;
+    }
+
+    ngx_free(s);
+}
+
+
 ngx_int_t
 ngx_http_foxgov_redis_send(ngx_log_t *log, fg_record_type_t type,
     const ngx_str_t *tenant, const char *hash, const u_char *rec,
     size_t len)
 {
     ngx_int_t                     rc;
+    u_char                       *end;
     ngx_http_foxgov_sent_t       *s;
     ngx_http_foxgov_transport_t  *t = ngx_http_foxgov_transport;
 
@@ -1136,7 +1319,9 @@ ngx_http_foxgov_redis_send(ngx_log_t *log, fg_record_type_t type,
                                          tenant->len, hash, rec, len);
     }
 
-    s = ngx_alloc(sizeof(ngx_http_foxgov_sent_t) + len, log);
+    s = ngx_http_foxgov_sent_alloc(t,
+                                   ngx_http_foxgov_xadd_size(tenant->len,
+                                                             len));
     if (s == NULL) {
         if (t->waiting != NULL) {
             t->waiting->failed = 1;
@@ -1152,19 +1337,20 @@ ngx_http_foxgov_redis_send(ngx_log_t *log, fg_record_type_t type,
     ngx_memcpy(s->hash, hash, FG_SHA256_HEX_LEN);
     s->hash[FG_SHA256_HEX_LEN] = '\0';
     s->len = len;
-    ngx_memcpy(s->record, rec, len);
+    end = ngx_http_foxgov_redis_format(t, s->cmd, type, s->tenant,
+                                       s->tenant_len, s->hash, rec, len,
+                                       &s->record);
 
-    if (ngx_http_foxgov_redis_xadd(t, type, s->tenant, s->tenant_len,
-                                   s->hash, s->record, len,
-                                   ngx_http_foxgov_redis_on_sent, s)
-        != NGX_OK)
+    if (redisAsyncFormattedCommand(t->ac, ngx_http_foxgov_redis_on_sent, s,
+                                   (char *) s->cmd, (size_t) (end - s->cmd))
+        != REDIS_OK)
     {
         if (s->wait != NULL) {
             s->wait->failed = 1;
         }
         rc = ngx_http_foxgov_spool_put(t, type, s->tenant, s->tenant_len,
                                        s->hash, s->record, len);
-        ngx_free(s);
+        ngx_http_foxgov_sent_free(t, s);
         return rc;
     }
 
@@ -1180,10 +1366,13 @@ ngx_http_foxgov_redis_send(ngx_log_t *log, fg_record_type_t type,
     /*
      * Into the socket now rather than on the next write event: bytes in
      * the kernel's buffer reach Redis even if this worker is killed the
-     * next moment; bytes still in hiredis's would not.  A failed write
-     * calls back (the record goes to the spool) and may end the context.
+     * next moment; bytes still in hiredis's would not.  The records of a
+     * batch (a call's AuthContext and decision) go in one write, at its
+     * end, before the call goes on.
      */
-    redisAsyncHandleWrite(t->ac);
+    if (!t->batch) {
+        ngx_http_foxgov_redis_flush();
+    }
 
     return NGX_OK;
 }
@@ -1550,6 +1739,12 @@ ngx_http_foxgov_redis_start(ngx_cycle_t *cycle,
     t->adopt.cancelable = 1;
     t->spool_dir = fmcf->spool_dir;
     t->spool_max = fmcf->spool_max;
+    t->send.handler = ngx_http_foxgov_redis_send_event;
+    t->send.data = &t->dummy;
+    t->send.log = t->log;
+
+    t->obs_len = ngx_sprintf(t->obs, "{\"gateway_pid\":%P}", ngx_pid)
+                 - t->obs;
 
     t->spool = ngx_http_foxgov_spool_create(t->log, &fmcf->spool_dir,
                                             fmcf->spool_max, t->spool_path);
@@ -1573,6 +1768,7 @@ ngx_http_foxgov_redis_start(ngx_cycle_t *cycle,
 void
 ngx_http_foxgov_redis_stop(ngx_cycle_t *cycle)
 {
+    ngx_http_foxgov_sent_t       *s;
     ngx_http_foxgov_transport_t  *t = ngx_http_foxgov_transport;
     fg_error_t                    err;
 
@@ -1584,6 +1780,10 @@ ngx_http_foxgov_redis_stop(ngx_cycle_t *cycle)
 
     t->exiting = 1;
     t->connected = 0;
+
+    if (t->send.posted) {
+        ngx_delete_posted_event(&t->send);
+    }
 
     if (t->ac != NULL) {
         /* what is waited for is spooled, for the next worker to adopt */
@@ -1602,6 +1802,18 @@ ngx_http_foxgov_redis_stop(ngx_cycle_t *cycle)
         fg_spool_close(t->spool);
         t->spool = NULL;
     }
+
+    if (t->scratch != NULL) {
+        ngx_free(t->scratch);
+        t->scratch = NULL;
+    }
+
+    while (t->free_sent != NULL) {
+        s = t->free_sent;
+        t->free_sent = s->next;
+        ngx_free(s);
+    }
+    t->nfree_sent = 0;
 
     ngx_http_foxgov_transport = NULL;
 }

@@ -272,7 +272,7 @@ sub ignored {
 # ignores) in the repository, every file in a copy.
 sub files_of {
     my ($root) = @_;
-    if (-d "$root/.git") {
+    if (-e "$root/.git") {           # a directory, or a worktree's file
         my ($rc, $out) = run_cmd({}, 'git', '-C', $root, 'ls-files', '-co',
                                  '--exclude-standard');
         die "git ls-files: $out" if $rc;
