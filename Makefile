@@ -113,8 +113,8 @@ test: all unit fuzz-build asan
 	@sh tests/run-suites
 
 # nginx, the module and libfoxgov built with ASan+UBSan (build-module
-# --asan: build/nginx-asan/sbin/nginx, build/modules-asan/, build/asan/lib/),
-# again when the module's or the library's sources change
+# --asan, into $(B)/nginx-asan, $(B)/modules-asan and $(B)/asan), again
+# when the module's or the library's sources change
 ASAN_MODULE := $(B)/modules-asan/ngx_http_foxgov_module.so
 .PHONY: asan memcheck soak
 
