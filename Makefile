@@ -2,6 +2,9 @@
 #
 #   make                 library, CLI, ledger daemon and nginx module into build/
 #   make test            every test; ends with a summary line
+#   make test-asan       the t/ files that run nginx, under ASan+UBSan
+#   make memcheck        the gateway under valgrind, 100,000 calls
+#   make soak            a worker's RSS over 1,000,000 calls
 #   make fuzz            libFuzzer targets under ASan+UBSan, FUZZ_SECONDS each
 #   make bench           benchmarks (bench/*)
 #   make install         PREFIX=/usr/local DESTDIR=
@@ -106,15 +109,33 @@ $(B)/tests/%: tests/unit/%.c $(LIB)
 
 unit: $(UNIT_BINS)
 
-test: all unit fuzz-build
+test: all unit fuzz-build asan
 	@sh tests/run-suites
 
-# the t/ suite against nginx and the module built with AddressSanitizer
-test-asan: all
+# nginx, the module and libfoxgov built with ASan+UBSan (build-module
+# --asan, into $(B)/nginx-asan, $(B)/modules-asan and $(B)/asan), again
+# when the module's or the library's sources change
+ASAN_MODULE := $(B)/modules-asan/ngx_http_foxgov_module.so
+.PHONY: asan memcheck soak
+
+asan: $(ASAN_MODULE)
+
+$(ASAN_MODULE): $(MODULE_SRCS) $(CORE_SRCS) $(wildcard core/*.h) $(SCHEMAS) \
+                lua-free-scripts/build-module
 	sh lua-free-scripts/build-module --asan
-	FOXGOV_NGINX=$(CURDIR)/$(B)/nginx-asan/sbin/nginx \
-	FOXGOV_MODULE=$(CURDIR)/$(B)/modules-asan/ngx_http_foxgov_module.so \
-	    prove -r t/
+
+# the asan suite of make test alone: the t/ files that run nginx, against
+# the ASan+UBSan build, failing on any sanitizer report
+test-asan: all asan
+	@sh tests/run-suites asan
+
+# memory (docs/development.md, "Memory"): a valgrind run of the gateway
+# over 100,000 calls, and a worker's RSS over 1,000,000
+memcheck: all
+	sh tests/memory/memcheck
+
+soak: all
+	sh tests/memory/soak
 
 # ------------------------------------------------------------------- fuzz
 

@@ -8,7 +8,10 @@
  *
  * Beyond the sanitizers it checks that deciding is deterministic (the same
  * input and time give the same decision), that a failed decide still
- * leaves a DENY, and that every rule id of a decision is bounded.
+ * leaves a DENY, that every rule id of a decision is bounded, that a
+ * decision's parts fit its kind (a route only for ROUTE, acr_values only
+ * for REQUIRE_STEP_UP, Retry-After only for THROTTLE; counts within their
+ * arrays) and that the THROTTLE limits handed to the counters are sane.
  *
  * Build: make fuzz-build (clang -fsanitize=fuzzer,address,undefined).
  */
@@ -44,6 +47,20 @@ fuzz_check(const fg_decision_t *a, const fg_decision_t *b)
         }
     }
     if (strlen(a->justification) > FG_DECISION_JUSTIFICATION) {
+        abort();
+    }
+    if ((unsigned) a->decision > FG_DECISION_ROUTE
+        || a->nrule_ids > FG_DECISION_MAX_RULES
+        || a->nexceptions > FG_DECISION_MAX_EXCEPTIONS
+        || a->ngates > FG_DECISION_MAX_GATES
+        || (a->route != NULL) != (a->decision == FG_DECISION_ROUTE)
+        || (a->acr_values != NULL
+            && a->decision != FG_DECISION_REQUIRE_STEP_UP)
+        || (a->retry_after_seconds != -1
+            && a->decision != FG_DECISION_THROTTLE)
+        || (a->decision == FG_DECISION_THROTTLE
+            && a->retry_after_seconds < 0))
+    {
         abort();
     }
 }
@@ -83,9 +100,19 @@ fuzz_decide(const fg_policy_t *p, const json_t *input)
     fg_decision_t   d1, d2;
     fg_throttle_t   th[8];
     fg_error_t      err;
+    size_t          i;
+    long            n;
     int             rc1, rc2;
 
-    (void) fg_policy_throttles(p, input, th, 8, &err);
+    n = fg_policy_throttles(p, input, th, 8, &err);
+    for (i = 0; n > 0 && i < (size_t) n && i < 8; i++) {
+        if (th[i].rule_id == NULL || th[i].window_seconds <= 0
+            || th[i].requests < -1 || th[i].tokens < -1
+            || (th[i].requests == -1 && th[i].tokens == -1))
+        {
+            abort();
+        }
+    }
 
     rc1 = fg_policy_decide(p, input, FUZZ_NOW, &d1, &err);
     rc2 = fg_policy_decide(p, input, FUZZ_NOW, &d2, &err);

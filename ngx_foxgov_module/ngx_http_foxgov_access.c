@@ -1136,6 +1136,11 @@ ngx_http_foxgov_body_bytes(ngx_http_request_t *r, ngx_str_t *out)
     out->len = len;
 
     for ( /* void */ ; cl; cl = cl->next) {
+        /* an empty buffer may have no memory at all (pos is NULL) */
+        if (ngx_buf_size(cl->buf) == 0) {
+            continue;
+        }
+
         p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
     }
 

@@ -496,10 +496,23 @@ sub check {
             grep { !$x->{$_} } @$types;
         } @served;
     };
+    # ... and has acknowledged every entry: a restarted daemon finds the
+    # records a killed one appended but did not acknowledge already in
+    # the ledger, and acknowledges them only once it has claimed them
+    # (--claim-idle), which may come after the ledger is complete
+    my $acked = sub {
+        for my $t ($self->tenants) {
+            my ($g) = grep { $_->{name} eq 'foxgov-ledger' }
+                      $self->groups($t);
+            return 0 unless $g && $g->{pending} == 0
+                            && (!defined $g->{lag} || $g->{lag} == 0);
+        }
+        return 1;
+    };
     my $by;
     wait_until(40, sub {
         $by = $self->ledger_calls;
-        return !$missing_of->($by);
+        return !$missing_of->($by) && $acked->();
     });
 
     # 3. the daemon stops cleanly; what it leaves in the streams
