@@ -78,6 +78,28 @@ ld_sleep_ms(long ms)
 }
 
 
+/*
+ * One Redis: the pause after a batch that failed (the backend refused its
+ * append, Redis its reads).  It doubles from 100 ms to 5 s while batches
+ * keep failing, so a database that is down for minutes is asked, and
+ * logged about, a few times a minute rather than ten times a second; a
+ * batch that goes through sets it back.  In cluster mode the loop goes
+ * on to the other masters instead.
+ */
+static void
+ld_pause_after_failure(ld_daemon_t *d)
+{
+    if (d->cluster) {
+        return;
+    }
+
+    d->failed_ms = d->failed_ms == 0 ? 100
+                   : (d->failed_ms * 2 > 5000 ? 5000 : d->failed_ms * 2);
+    ld_log(LD_LOG_DEBUG, "again in %ld ms", d->failed_ms);
+    ld_sleep_ms(d->failed_ms);
+}
+
+
 /* ---------------------------------------------------------------- init */
 
 /* "IP:PORT" (or, when unix_ok, "unix:PATH") into host and port. */
@@ -1264,11 +1286,10 @@ ld_turn(ld_daemon_t *d, long claim_every)
             if (d->conf->once && ++n->errors > 20) {
                 return LD_TURN_FAIL;
             }
-            if (!d->cluster) {
-                ld_sleep_ms(n->backoff);
-            }
+            ld_pause_after_failure(d);
             return LD_TURN_ERROR;
         }
+        d->failed_ms = 0;
         if (got > 0) {
             return LD_TURN_WORK;
         }
@@ -1306,9 +1327,10 @@ ld_turn(ld_daemon_t *d, long claim_every)
                 ld_redis_batch_free(b);
                 return LD_TURN_FAIL;
             }
-            if (!d->cluster) {
-                ld_sleep_ms(n->backoff);
-            }
+            ld_pause_after_failure(d);
+
+        } else {
+            d->failed_ms = 0;
         }
         ld_redis_batch_free(b);
         ld_trim(d, 0);

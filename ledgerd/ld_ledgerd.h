@@ -127,6 +127,8 @@ struct ld_daemon_s {
     int                     moved;          /* a slot moved: discover */
     char                   *password;
     long                    block_now;      /* this read's block time */
+    long                    failed_ms;      /* pause after a failed batch:
+                                               100 ms doubling to 5 s */
 
     ld_tenant_t            *tenants;
     size_t                  ntenants;
