@@ -21,6 +21,7 @@ traceparent=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
 # CPUs: the gateway (nginx, or any other gateway measured) on the last CPU,
 # wrk and the upstream on the others, when taskset is there and there are
 # two or more.  Sets ncpu, pin_gw, pin_load, pinning.
+# shellcheck disable=SC2034 # the callers use them
 gw_cpus() {
     ncpu=$(nproc 2>/dev/null || echo 1)
     if command -v taskset >/dev/null 2>&1 && [ "$ncpu" -ge 2 ]; then
