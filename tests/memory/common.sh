@@ -252,11 +252,21 @@ start_upstream() {
 # run_mix REQUESTS CONNECTIONS MAXSECS OUT: wrk with mix.lua until
 # REQUESTS answers (or MAXSECS); the "mix:" line in OUT
 run_mix() {
+    rm -f "$T/mix.done"
     MEM_TOKEN_FILE="$T/token" MEM_BADTOKEN_FILE="$T/badtoken" \
-    MEM_REQUESTS="$1" \
+    MEM_REQUESTS="$1" MEM_DONE_FILE="$T/mix.done" \
         wrk -t1 -c"$2" -d"$3"s --timeout 30s -s "$here/mix.lua" \
-        "http://127.0.0.1:$gw_port" >"$4" 2>&1 ||
-        { cat "$4" >&2; die "wrk failed"; }
+        "http://127.0.0.1:$gw_port" >"$4" 2>&1 &
+    wrk=$!
+    # wrk's main thread sleeps for -d: once mix.lua has had its answers,
+    # SIGINT until wrk reports and exits (see mix.lua)
+    while kill -0 "$wrk" 2>/dev/null; do
+        if [ -f "$T/mix.done" ]; then
+            kill -INT "$wrk" 2>/dev/null || :
+        fi
+        sleep 0.2
+    done
+    wait "$wrk" || { cat "$4" >&2; die "wrk failed"; }
 }
 
 # mix_field OUT KEY: a number from the "mix:" line

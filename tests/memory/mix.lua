@@ -11,7 +11,7 @@
 --
 -- done() prints one line: "mix: answers=N 200=a 403=b 401=c 400=d 428=e
 -- other=f", which tests/memory/* parse.  Environment: MEM_TOKEN_FILE,
--- MEM_BADTOKEN_FILE, MEM_REQUESTS.
+-- MEM_BADTOKEN_FILE, MEM_REQUESTS, MEM_DONE_FILE.
 
 local function slurp(path)
    local f = assert(io.open(path, "rb"), "cannot open " .. tostring(path))
@@ -80,7 +80,12 @@ function response(status, headers, body)
    answers = answers + 1
    if answers == quota then
       wrk.thread:stop()
-      -- not os.execute: system() ignores SIGINT while its child runs
+      -- not os.execute: system() ignores SIGINT while its child runs.
+      -- The signal may land on this thread rather than on the main one
+      -- (then wrk goes on sleeping): MEM_DONE_FILE tells run_mix
+      -- (common.sh) to send it again until wrk exits.
+      local d = io.open(os.getenv("MEM_DONE_FILE") or "/dev/null", "w")
+      if d then d:close() end
       local k = io.popen("kill -INT " .. pid)
       k:close()
    end
