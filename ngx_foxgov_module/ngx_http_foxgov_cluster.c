@@ -1406,6 +1406,8 @@ ngx_http_foxgov_cluster_answer(ngx_http_foxgov_node_t *n,
     }
 
     acked = ngx_http_foxgov_cluster_acked(reply);
+    ask = 0;
+    slot = -1;
 
     if (acked) {
         if (s->drained) {
