@@ -208,7 +208,7 @@ is(scalar(grep { mode($_) != 0600 } glob "$lib/ledger/acme/checkpoints/*"),
    0, 'each checkpoint 0600');
 my @spool = glob "$lib/spool/spool-*.fgs";
 is(scalar(grep { mode($_) != 0600 || (stat $_)[4] != $wuid } @spool), 0,
-   "the spool files: $wuser's, 0600");
+   "the spool files: ${wuser}'s, 0600");
 ok(scalar(grep { m{/ledger\.jsonl$} } keys %$before), 'snapshot: the ledger');
 ok(scalar(grep { m{/checkpoints/\d+\.checkpoint$} } keys %$before),
    'snapshot: its checkpoint');
