@@ -1143,8 +1143,9 @@ my %port = (gw => free_port(), metrics => free_port(),
 
 sub moved_conf {
     my ($text) = @_;
-    $text =~ s{^load_module \S+;}{load_module $module;}m;
     $text =~ s{(?<![\w/.])/(etc/foxgov|etc/nginx|run/secrets|var/spool/foxgov|tmp)(?=[/;\s])}{$R/$1}g;
+    # after the paths: the repository may itself be under /tmp
+    $text =~ s{^load_module \S+;}{load_module $module;}m;
     $text =~ s{listen 127\.0\.0\.1:8080;}{listen 127.0.0.1:$port{gw};};
     $text =~ s{listen 9145;}{listen 127.0.0.1:$port{metrics};};
     $text =~ s{foxgov_redis(\s+)127\.0\.0\.1:6379}{foxgov_redis${1}127.0.0.1:$port{redis}};
