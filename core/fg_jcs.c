@@ -1346,11 +1346,28 @@ fg_jcs_node_element(const fg_jcs_t *jcs, uint32_t node, size_t index)
 }
 
 
+/*
+ * A real whose canonical form is an integer that 64 bits do not hold:
+ * ECMAScript writes an integral double below 1e21 without an exponent, so
+ * 1.2e20 is canonically 120000000000000000000, which jansson and this
+ * reader refuse as an integer beyond 64 bits.  Read as a real it would be
+ * written into a record that no reader could read back, so it is refused
+ * here as that integer is.  -2^63 itself is written as an integer that fits.
+ */
+static int
+fg_jcs_real_reads_back(double d)
+{
+    return !(d >= 9223372036854775808.0 || d < -9223372036854775808.0)
+           || fabs(d) >= 1e21;
+}
+
+
 static json_t *
 fg_jcs_number_json(const fg_jcs_t *jcs, const fg_jnode_t *n, fg_error_t *err)
 {
     char          stack[64], *text, *end;
     size_t        k;
+    double        d;
     json_t       *v;
     long long     i;
     int           integer;
@@ -1366,7 +1383,11 @@ fg_jcs_number_json(const fg_jcs_t *jcs, const fg_jnode_t *n, fg_error_t *err)
     }
 
     if (!integer && !(n->flags & FG_JN_SHORT)) {
-        return json_real(jcs->nums[n->end]);        /* read once already */
+        d = jcs->nums[n->end];                      /* read once already */
+        if (!fg_jcs_real_reads_back(d)) {
+            goto too_big;
+        }
+        return json_real(d);
     }
 
     if (integer && n->len > 20) {
@@ -1392,7 +1413,14 @@ fg_jcs_number_json(const fg_jcs_t *jcs, const fg_jnode_t *n, fg_error_t *err)
 
     } else {
         /* at most 15 significant digits: strtod reads it exactly */
-        v = json_real(strtod(text, NULL));
+        d = strtod(text, NULL);
+        if (!fg_jcs_real_reads_back(d)) {
+            if (text != stack) {
+                free(text);
+            }
+            goto too_big;
+        }
+        v = json_real(d);
     }
 
     if (text != stack) {

@@ -534,7 +534,12 @@ fg_record_parse_canonical(fg_jcs_t *jcs, const unsigned char *text,
     }
 
     *value = fg_jcs_tree_json(jcs, 0, err);
-    return *value != NULL ? FG_OK : FG_ERR_NOMEM;
+    if (*value == NULL) {
+        /* an integer beyond 64 bits is refused there, not only memory */
+        return err != NULL && err->code ? err->code : FG_ERR_NOMEM;
+    }
+
+    return FG_OK;
 }
 
 

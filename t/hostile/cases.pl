@@ -219,6 +219,13 @@ return sub {
         body => chat(extra => ',"max_tokens":' . ('9' x 40)),
         expect => rec(400, 'invalid_request',
                       message => qr/integer beyond 64 bits/) },
+      # a real whose canonical form (RFC 8785) is an integer beyond 64
+      # bits: read as a real, it would be written into the decision
+      # record as 120000000000000000000, which no reader takes back
+      { cat => 'json', name => 'max_tokens 1.2e20, canonically 21 digits',
+        body => chat(extra => ',"max_tokens":120000000000000000e03'),
+        expect => rec(400, 'invalid_request',
+                      message => qr/integer beyond 64 bits/) },
       { cat => 'json', name => 'control: 4000 keys',
         body => chat(extra => join('', map { ",\"k$_\":$_" } 1 .. 4000)),
         expect => fwd() },
