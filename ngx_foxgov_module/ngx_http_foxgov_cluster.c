@@ -88,6 +88,7 @@ typedef struct {
     ngx_uint_t                     setup;       /* AUTH waiting */
     ngx_uint_t                     waiting;     /* replies waited for */
     ngx_uint_t                     slots;       /* slots it owns */
+    ngx_uint_t                     behind;      /* over backlog=: said */
 
     ngx_event_t                    reconnect;
     ngx_msec_t                     backoff;
@@ -1157,6 +1158,39 @@ ngx_http_foxgov_cluster_done(ngx_http_foxgov_cluster_t *cl,
 
 
 /*
+ * Does node n hold more unwritten bytes than backlog= (the node reads
+ * more slowly than records come)?  Its slots' records then go to the
+ * spool, and the drain holds them back until it has caught up, as the
+ * single form does (ngx_http_foxgov_redis.c).
+ */
+static ngx_uint_t
+ngx_http_foxgov_cluster_behind(ngx_http_foxgov_cluster_t *cl,
+    ngx_http_foxgov_node_t *n)
+{
+    size_t  unwritten;
+
+    unwritten = (n->ac != NULL && n->ac->c.obuf != NULL)
+                ? sdslen(n->ac->c.obuf) : 0;
+
+    if (unwritten < cl->conf->backlog) {
+        n->behind = 0;
+        return 0;
+    }
+
+    if (!n->behind) {
+        n->behind = 1;
+        ngx_log_error(NGX_LOG_WARN, cl->log, 0,
+                      "foxgov: redis is behind: %uz bytes of records wait "
+                      "to be written to %s:%d (backlog=%uz); its records go "
+                      "to the spool until it catches up", unwritten,
+                      n->ip, (int) n->port, cl->conf->backlog);
+    }
+
+    return 1;
+}
+
+
+/*
  * May a record of slot go to node n directly now?  Not while records of
  * its slot wait in the spool, nor while some are in flight to another
  * node: it would overtake them.
@@ -1166,6 +1200,7 @@ ngx_http_foxgov_cluster_direct(ngx_http_foxgov_cluster_t *cl,
     ngx_http_foxgov_node_t *n, ngx_uint_t slot)
 {
     return n != NULL && n->ready && n->ac != NULL && !cl->exiting
+           && !ngx_http_foxgov_cluster_behind(cl, n)
            && cl->spooled[slot] == 0
            && (cl->inflight[slot] == 0
                || cl->inflight_node[slot] == n->index);
@@ -1693,6 +1728,7 @@ ngx_http_foxgov_cluster_drain_batch(ngx_http_foxgov_cluster_t *cl)
 
         if (ngx_http_foxgov_cluster_blocked(cl, slot)
             || n == NULL || !n->ready || n->ac == NULL
+            || ngx_http_foxgov_cluster_behind(cl, n)
             || cl->inflight[slot] > 0)
         {
             ngx_http_foxgov_cluster_block(cl, slot);

@@ -137,6 +137,7 @@ typedef struct {
     ngx_str_t                   unix_path;  /* NUL-ended; or empty */
     ngx_msec_t                  connect_timeout;
     ngx_msec_t                  timeout;
+    size_t                      backlog;    /* backlog=: bytes unwritten */
     ngx_str_t                   password;   /* password_file=; or empty */
     ngx_int_t                   db;         /* db=; -1: the default */
     u_char                     *file;       /* where it was written, for */

@@ -13,7 +13,10 @@
  * acknowledged (the connection drops, a reply times out, Redis answers an
  * error) is appended to the spool too.  When the connection is up the
  * spool is drained in order, and emptied only once Redis has acknowledged
- * every entry of it; until then new records go behind it, into it.  A
+ * every entry of it; until then new records go behind it, into it.  When
+ * Redis reads more slowly than records come, what hiredis holds unwritten
+ * is bounded by backlog=: past it records go to the spool as if the
+ * connection were down, and the drain sends them once Redis caught up.  A
  * record can so reach Redis twice (acknowledged, but the acknowledgement
  * lost), never zero times: the ledger dedupes by envelope_hash.  Order
  * holds but for one case: a record Redis refused (an error reply) is
@@ -46,6 +49,8 @@
 #define NGX_HTTP_FOXGOV_REDIS_BACKOFF_MIN   100         /* ms */
 #define NGX_HTTP_FOXGOV_REDIS_BACKOFF_MAX   5000        /* ms */
 #define NGX_HTTP_FOXGOV_DRAIN_BATCH         256
+#define NGX_HTTP_FOXGOV_BACKLOG_DEFAULT     (4 * 1024 * 1024)
+#define NGX_HTTP_FOXGOV_BACKLOG_MIN         (64 * 1024)
 #define NGX_HTTP_FOXGOV_ADOPT_EVERY         1000        /* ms */
 #define NGX_HTTP_FOXGOV_STREAM_MAX          (sizeof("foxgov:ev:{}") \
                                              + FG_TENANT_ID_MAX)
@@ -116,6 +121,7 @@ typedef struct {
     ngx_uint_t                     draining;    /* drain XADDs waiting */
     ngx_uint_t                     drain_failed;
     ngx_uint_t                     drain_tail;  /* the drain read it all */
+    ngx_uint_t                     behind;      /* over the backlog: said */
     ngx_uint_t                     setup;       /* AUTH/SELECT waiting */
 
     fg_spool_t                    *spool;
@@ -134,6 +140,7 @@ static void ngx_http_foxgov_redis_connect(ngx_http_foxgov_transport_t *t);
 static void ngx_http_foxgov_redis_drop(ngx_http_foxgov_transport_t *t,
     const char *why);
 static void ngx_http_foxgov_redis_drain(ngx_http_foxgov_transport_t *t);
+static size_t ngx_http_foxgov_redis_unwritten(ngx_http_foxgov_transport_t *t);
 static void ngx_http_foxgov_redis_retry(ngx_http_foxgov_transport_t *t);
 static void ngx_http_foxgov_redis_ready(ngx_http_foxgov_transport_t *t);
 static u_char *ngx_http_foxgov_redis_format(ngx_http_foxgov_transport_t *t,
@@ -174,6 +181,7 @@ ngx_http_foxgov_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     rc->connect_timeout = 1000;
     rc->timeout = 2000;
+    rc->backlog = NGX_HTTP_FOXGOV_BACKLOG_DEFAULT;
     rc->db = -1;
     rc->file = cf->conf_file->file.name.data;
     rc->line = cf->conf_file->line;
@@ -333,6 +341,20 @@ ngx_http_foxgov_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
                 goto invalid;
             }
             rc->replicas = (ngx_uint_t) n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "backlog=", 8) == 0) {
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+            n = ngx_parse_size(&s);
+            if (n == NGX_ERROR || n < NGX_HTTP_FOXGOV_BACKLOG_MIN) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid value \"%V\" in \"foxgov_redis\":"
+                                   " backlog is at least 64k", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+            rc->backlog = (size_t) n;
             continue;
         }
 
@@ -1060,7 +1082,7 @@ ngx_http_foxgov_redis_on_drained(redisAsyncContext *ac, void *r, void *data)
     /* read on where this batch ended; when it was the end, empty it */
     ngx_http_foxgov_redis_drain(t);
 
-    if (t->draining == 0 && t->spool != NULL
+    if (t->draining == 0 && t->drain_tail && t->spool != NULL
         && fg_spool_entries(t->spool) > 0 && t->ac != NULL
         && t->connected)
     {
@@ -1070,6 +1092,7 @@ ngx_http_foxgov_redis_on_drained(redisAsyncContext *ac, void *r, void *data)
                           "foxgov: the spool cannot be emptied: %s", err.msg);
         }
         t->backoff = NGX_HTTP_FOXGOV_REDIS_BACKOFF_MIN;
+        t->behind = 0;
         ngx_http_foxgov_metrics_worker(ngx_http_foxgov_spool_used(t->spool), 1);
     }
 
@@ -1098,6 +1121,10 @@ ngx_http_foxgov_redis_drain(ngx_http_foxgov_transport_t *t)
     t->drain_tail = 0;
 
     for (n = 0; n < NGX_HTTP_FOXGOV_DRAIN_BATCH; n++) {
+        if (ngx_http_foxgov_redis_unwritten(t) >= t->conf->backlog) {
+            break;              /* Redis is behind: on with its replies */
+        }
+
         rc = fg_spool_next(t->spool, &e, &err);
         if (rc == FG_SPOOL_MORE) {
             /* all of it is on its way: new records may follow directly */
@@ -1145,6 +1172,10 @@ ngx_http_foxgov_redis_drain(ngx_http_foxgov_transport_t *t)
         t->drain_failed = 0;
         t->drain_tail = 0;
         fg_spool_rewind(t->spool);
+        ngx_http_foxgov_redis_retry(t);
+
+    } else if (t->draining == 0 && !t->drain_tail) {
+        /* nothing sent, the backlog full: no reply will bring us back */
         ngx_http_foxgov_redis_retry(t);
     }
 
@@ -1208,6 +1239,9 @@ ngx_http_foxgov_spool_put(ngx_http_foxgov_transport_t *t,
     ngx_http_foxgov_metrics_worker(ngx_http_foxgov_spool_used(t->spool),
                                    t->connected);
 
+    /* the drain has not read this one: nothing goes directly before it */
+    t->drain_tail = 0;
+
     /* spooled while connected (Redis refused it): drain it again later */
     if (t->connected && t->draining == 0) {
         ngx_http_foxgov_redis_retry(t);
@@ -1226,6 +1260,22 @@ ngx_http_foxgov_spool_put(ngx_http_foxgov_transport_t *t,
 
 
 /*
+ * The bytes hiredis holds that the socket has not taken: what grows in
+ * the worker's memory when Redis reads more slowly than records come
+ * (its fsync, its CPU).  Bounded by backlog=: beyond it records go to the
+ * spool, on disk, and the drain sends them when Redis has caught up.
+ * Unbounded, a sustained overload grew it to tens of MB, and hiredis
+ * moves what is left to the front of it after every partial write.
+ */
+static size_t
+ngx_http_foxgov_redis_unwritten(ngx_http_foxgov_transport_t *t)
+{
+    return (t->ac != NULL && t->ac->c.obuf != NULL)
+           ? sdslen(t->ac->c.obuf) : 0;
+}
+
+
+/*
  * May a record go to Redis directly?  Only behind everything the spool
  * holds: when it is empty, or when the drain has read all of it and its
  * XADDs are ahead on the same connection (so a steady flow of records
@@ -1234,9 +1284,25 @@ ngx_http_foxgov_spool_put(ngx_http_foxgov_transport_t *t,
 static ngx_uint_t
 ngx_http_foxgov_redis_direct(ngx_http_foxgov_transport_t *t)
 {
-    return t->connected && t->ac != NULL
-           && (fg_spool_entries(t->spool) == 0
-               || (t->draining > 0 && t->drain_tail));
+    if (!t->connected || t->ac == NULL) {
+        return 0;
+    }
+
+    if (ngx_http_foxgov_redis_unwritten(t) >= t->conf->backlog) {
+        if (!t->behind) {
+            t->behind = 1;
+            ngx_log_error(NGX_LOG_WARN, t->log, 0,
+                          "foxgov: redis is behind: %uz bytes of records "
+                          "wait to be written (backlog=%uz); records go to "
+                          "the spool until it catches up",
+                          ngx_http_foxgov_redis_unwritten(t),
+                          t->conf->backlog);
+        }
+        return 0;
+    }
+
+    return fg_spool_entries(t->spool) == 0
+           || (t->draining > 0 && t->drain_tail);
 }
 
 

@@ -925,6 +925,26 @@ __DATA__
     location /v1/ { foxgov_call model openai; }
 --- error: invalid parameter "timeout=soon" in "foxgov_redis"
 
+=== foxgov_redis: backlog too small
+--- http_config
+    %%BUNDLE%%
+    %%AUTH%%
+    foxgov_redis 127.0.0.1:6379 backlog=1k; #!
+    foxgov_spool /tmp;
+--- config
+    location /v1/ { foxgov_call model openai; }
+--- error: invalid value "backlog=1k" in "foxgov_redis": backlog is at least 64k
+
+=== foxgov_redis: backlog not a size
+--- http_config
+    %%BUNDLE%%
+    %%AUTH%%
+    foxgov_redis 127.0.0.1:6379 backlog=lots; #!
+    foxgov_spool /tmp;
+--- config
+    location /v1/ { foxgov_call model openai; }
+--- error: invalid value "backlog=lots" in "foxgov_redis": backlog is at least 64k
+
 === foxgov_redis: bad db
 --- http_config
     %%BUNDLE%%
