@@ -18,6 +18,9 @@
 
 #define FG_SPOOL_FIXED  (1 + 1 + 64 + 4 + 4)   /* payload without its data */
 
+/* blocks allocated ahead of the appends, so not every append allocates */
+#define FG_SPOOL_BACK_AHEAD  (64 * 1024)
+
 
 struct fg_spool_s {
     int            fd;
@@ -29,6 +32,9 @@ struct fg_spool_s {
     int            dir_synced;
     int            dirty;        /* written since the last fsync */
     int            broken;       /* a failed write could not be cut */
+    uint64_t       reserved;     /* room held (fg_spool_reserve) */
+    uint64_t       backed;       /* blocks allocated up to this offset */
+    int            no_fallocate; /* the file system cannot allocate */
     fg_sha256_t   *h;
     fg_buffer_t    queue;        /* the entry being written */
     fg_buffer_t    in;           /* the entry fg_spool_next() read */
@@ -519,6 +525,131 @@ fg_spool_write(fg_spool_t *s, fg_error_t *err)
 }
 
 
+static int
+fg_spool_full(const fg_spool_t *s, fg_error_t *err)
+{
+    if (s->reserved == 0) {
+        return fg_error_set(err, FG_ERR_LIMIT, FG_NO_OFFSET,
+                            "spool %s is full (max_size %llu bytes)",
+                            s->path, (unsigned long long) s->max_bytes);
+    }
+
+    return fg_error_set(err, FG_ERR_LIMIT, FG_NO_OFFSET,
+                        "spool %s is full (max_size %llu bytes, %llu of "
+                        "them held for records under way)", s->path,
+                        (unsigned long long) s->max_bytes,
+                        (unsigned long long) s->reserved);
+}
+
+
+/*
+ * Have the file system allocate the file's blocks up to end (beyond its
+ * size: FALLOC_FL_KEEP_SIZE, so a reader sees no new bytes), with some
+ * ahead when there is room: room held is then room on the disk too, not
+ * only under max_size.  A file system that cannot allocate ahead
+ * (EOPNOTSUPP) is left to the accounting alone.
+ */
+static int
+fg_spool_back(fg_spool_t *s, uint64_t end, fg_error_t *err)
+{
+    uint64_t  want;
+
+    if (s->backed < s->size) {
+        s->backed = s->size;
+    }
+
+    if (end <= s->backed || s->no_fallocate) {
+        return FG_OK;
+    }
+
+    want = end + FG_SPOOL_BACK_AHEAD;
+    if (s->max_bytes != 0 && want > s->max_bytes) {
+        want = end > s->max_bytes ? end : s->max_bytes;
+    }
+
+    if (fallocate(s->fd, FALLOC_FL_KEEP_SIZE, (off_t) s->size,
+                  (off_t) (want - s->size)) == 0)
+    {
+        s->backed = want;
+        return FG_OK;
+    }
+
+    if (errno == EOPNOTSUPP || errno == ENOSYS) {
+        s->no_fallocate = 1;
+        return FG_OK;
+    }
+
+    if (errno == ENOSPC && want > end
+        && fallocate(s->fd, FALLOC_FL_KEEP_SIZE, (off_t) s->size,
+                     (off_t) (end - s->size)) == 0)
+    {
+        s->backed = end;
+        return FG_OK;
+    }
+
+    return fg_spool_sys(err, s, "allocating room");
+}
+
+
+uint64_t
+fg_spool_entry_bytes(size_t tenant_len, size_t record_len, size_t obs_len)
+{
+    return FG_SPOOL_FRAME + FG_SPOOL_FIXED + (uint64_t) tenant_len
+           + record_len + obs_len;
+}
+
+
+int
+fg_spool_reserve(fg_spool_t *s, uint64_t n, fg_error_t *err)
+{
+    int  rc;
+
+    if (s->broken) {
+        return fg_error_set(err, FG_ERR_IO, FG_NO_OFFSET,
+                            "spool %s: a failed write left a part of an "
+                            "entry that could not be cut", s->path);
+    }
+
+    if (s->max_bytes != 0 && s->size + s->reserved + n > s->max_bytes) {
+        return fg_spool_full(s, err);
+    }
+
+    rc = fg_spool_back(s, s->size + s->reserved + n, err);
+    if (rc != FG_OK) {
+        return rc;
+    }
+
+    s->reserved += n;
+
+    return FG_OK;
+}
+
+
+void
+fg_spool_release(fg_spool_t *s, uint64_t n)
+{
+    s->reserved = n < s->reserved ? s->reserved - n : 0;
+}
+
+
+uint64_t
+fg_spool_reserved(const fg_spool_t *s)
+{
+    return s->reserved;
+}
+
+
+int
+fg_spool_append_reserved(fg_spool_t *s, const fg_spool_entry_t *e,
+    uint64_t reserved, fg_error_t *err)
+{
+    /* the entry takes the room held for it (and more, if there is) */
+    fg_spool_release(s, reserved);
+
+    return fg_spool_append(s, e, err);
+}
+
+
 int
 fg_spool_append(fg_spool_t *s, const fg_spool_entry_t *e, fg_error_t *err)
 {
@@ -537,11 +668,18 @@ fg_spool_append(fg_spool_t *s, const fg_spool_entry_t *e, fg_error_t *err)
         return rc;
     }
 
-    if (s->max_bytes != 0 && s->size + s->queue.len > s->max_bytes) {
+    /* the room held for records under way is not this entry's */
+    if (s->max_bytes != 0
+        && s->size + s->queue.len + s->reserved > s->max_bytes)
+    {
         s->queue.len = 0;
-        return fg_error_set(err, FG_ERR_LIMIT, FG_NO_OFFSET,
-                            "spool %s is full (max_size %llu bytes)",
-                            s->path, (unsigned long long) s->max_bytes);
+        return fg_spool_full(s, err);
+    }
+
+    rc = fg_spool_back(s, s->size + s->queue.len + s->reserved, err);
+    if (rc != FG_OK) {
+        s->queue.len = 0;
+        return rc;
     }
 
     /*
@@ -658,6 +796,8 @@ fg_spool_rewind(fg_spool_t *s)
 int
 fg_spool_truncate(fg_spool_t *s, fg_error_t *err)
 {
+    fg_error_t  ignored;
+
     /* only what was read (and so sent) may go */
     if (s->read_off != s->size) {
         return fg_error_set(err, FG_ERR_INVALID, FG_NO_OFFSET,
@@ -674,6 +814,14 @@ fg_spool_truncate(fg_spool_t *s, fg_error_t *err)
     s->entries = 0;
     s->queue.len = 0;
     s->read_off = FG_SPOOL_MAGIC_LEN;
+
+    /*
+     * Cutting the file freed the blocks allocated ahead: allocate the room
+     * still held again.  If the disk has none left now, the next append
+     * or reservation finds out and is refused.
+     */
+    s->backed = s->size;
+    (void) fg_spool_back(s, s->size + s->reserved, &ignored);
 
     return FG_OK;
 }

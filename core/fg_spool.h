@@ -125,6 +125,26 @@ int fg_spool_rename(fg_spool_t *s, const char *path, fg_error_t *err);
 int fg_spool_append(fg_spool_t *s, const fg_spool_entry_t *e,
     fg_error_t *err);
 
+/*
+ * Room held for records under way (docs/spool.md, "Room held"): the
+ * gateway holds, for each record it sends to Redis, the room it would take
+ * here until Redis acknowledges it, and for each call it lets through the
+ * room of its call record, so that a record already promised never finds
+ * the spool full.  fg_spool_reserve() holds n bytes: FG_ERR_LIMIT when the
+ * file and what is held would pass max_bytes, FG_ERR_IO when the file
+ * system has no room for them (the blocks are allocated ahead, so held
+ * room is room on the disk).  fg_spool_append() takes only room nobody
+ * holds; fg_spool_append_reserved() first gives back the reserved bytes
+ * held for e.  fg_spool_release() gives back n bytes held.
+ */
+uint64_t fg_spool_entry_bytes(size_t tenant_len, size_t record_len,
+    size_t obs_len);
+int fg_spool_reserve(fg_spool_t *s, uint64_t n, fg_error_t *err);
+void fg_spool_release(fg_spool_t *s, uint64_t n);
+uint64_t fg_spool_reserved(const fg_spool_t *s);
+int fg_spool_append_reserved(fg_spool_t *s, const fg_spool_entry_t *e,
+    uint64_t reserved, fg_error_t *err);
+
 /* fsync what was appended (and, once, the file's directory). */
 int fg_spool_sync(fg_spool_t *s, fg_error_t *err);
 

@@ -1437,6 +1437,14 @@ ngx_http_foxgov_record(ngx_http_request_t *r, ngx_http_foxgov_ctx_t *ctx,
         ctx->wait = ngx_http_foxgov_redis_wait_begin(r);
     }
 
+    /* no call goes on without room kept for its last record */
+    if (ngx_http_foxgov_evidence_hold(r, ctx) != NGX_OK) {
+        ngx_http_foxgov_redis_wait_end(ctx->wait);
+        ctx->decision_hash[0] = '\0';
+        return ngx_http_foxgov_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                       "evidence_error", "the evidence cannot be kept");
+    }
+
     /* the two records go to Redis in one write, at batch_end() */
     ngx_http_foxgov_redis_batch_begin();
 

@@ -113,6 +113,7 @@ struct ngx_http_foxgov_csent_s {
     ngx_http_foxgov_node_t        *node;        /* where it went */
     uint64_t                       entry;       /* drained: its ordinal */
     ngx_uint_t                     drained:1;   /* from the spool */
+    size_t                         reserved;    /* spool room held */
     ngx_uint_t                     redirects;
     ngx_uint_t                     slot;
     fg_record_type_t               type;
@@ -200,7 +201,7 @@ static void ngx_http_foxgov_cluster_drain_batch(
 static ngx_int_t ngx_http_foxgov_cluster_spool_put(
     ngx_http_foxgov_cluster_t *cl,
     fg_record_type_t type, const char *tenant, size_t tenant_len,
-    const char *hash, const u_char *rec, size_t len);
+    const char *hash, const u_char *rec, size_t len, size_t reserved);
 static void ngx_http_foxgov_cluster_on_reply(redisAsyncContext *ac,
     void *r, void *data);
 static void ngx_http_foxgov_cluster_on_xadd(redisAsyncContext *ac,
@@ -1450,6 +1451,7 @@ ngx_http_foxgov_cluster_answer(ngx_http_foxgov_node_t *n,
             ngx_http_foxgov_cluster_done(cl, s);
         } else {
             ngx_http_foxgov_metrics_add(NGX_HTTP_FOXGOV_METRIC_SENT);
+            ngx_http_foxgov_cluster_release(s->reserved);
         }
         goto answered;
     }
@@ -1520,7 +1522,8 @@ ngx_http_foxgov_cluster_answer(ngx_http_foxgov_node_t *n,
         /* not acknowledged: kept, to be sent again from the spool */
         (void) ngx_http_foxgov_cluster_spool_put(cl, s->type, s->tenant,
                                                  s->tenant_len, s->hash,
-                                                 s->record, s->len);
+                                                 s->record, s->len,
+                                                 s->reserved);
     }
 
 answered:
@@ -1562,7 +1565,7 @@ ngx_http_foxgov_cluster_flush(ngx_event_t *ev)
 static ngx_int_t
 ngx_http_foxgov_cluster_spool_put(ngx_http_foxgov_cluster_t *cl,
     fg_record_type_t type, const char *tenant, size_t tenant_len,
-    const char *hash, const u_char *rec, size_t len)
+    const char *hash, const u_char *rec, size_t len, size_t reserved)
 {
     fg_spool_entry_t  e;
     fg_error_t        err;
@@ -1575,7 +1578,10 @@ ngx_http_foxgov_cluster_spool_put(ngx_http_foxgov_cluster_t *cl,
     e.record = rec;
     e.record_len = len;
 
-    if (cl->spool == NULL || fg_spool_append(cl->spool, &e, &err) != FG_OK) {
+    /* the room held for it, if any, is what it takes */
+    if (cl->spool == NULL
+        || fg_spool_append_reserved(cl->spool, &e, reserved, &err) != FG_OK)
+    {
         ngx_http_foxgov_metrics_add(NGX_HTTP_FOXGOV_METRIC_FAILED);
         ngx_log_error(NGX_LOG_ALERT, cl->log, 0,
                       "foxgov: a %s record (%*s) is neither in redis nor in "
@@ -1832,10 +1838,39 @@ ngx_http_foxgov_cluster_waiting(ngx_http_foxgov_wait_t *w, ngx_uint_t set)
 
 
 ngx_int_t
+ngx_http_foxgov_cluster_reserve(size_t n, fg_error_t *err)
+{
+    ngx_http_foxgov_cluster_t  *cl = ngx_http_foxgov_cluster;
+
+    if (cl == NULL || cl->spool == NULL) {
+        return NGX_DECLINED;
+    }
+
+    return fg_spool_reserve(cl->spool, n, err) == FG_OK ? NGX_OK : NGX_ERROR;
+}
+
+
+void
+ngx_http_foxgov_cluster_release(size_t n)
+{
+    ngx_http_foxgov_cluster_t  *cl = ngx_http_foxgov_cluster;
+
+    if (cl != NULL && cl->spool != NULL && n > 0) {
+        fg_spool_release(cl->spool, n);
+    }
+}
+
+
+/*
+ * As the single form's send (ngx_http_foxgov_redis.c): a record sent
+ * directly holds its room in the spool until it is acknowledged.
+ */
+ngx_int_t
 ngx_http_foxgov_cluster_send(ngx_log_t *log, fg_record_type_t type,
     const ngx_str_t *tenant, const char *hash, const u_char *rec,
-    size_t len)
+    size_t len, size_t reserved)
 {
+    size_t                      held;
     ngx_http_foxgov_csent_t    *s;
     ngx_http_foxgov_node_t     *n;
     ngx_http_foxgov_cluster_t  *cl = ngx_http_foxgov_cluster;
@@ -1853,10 +1888,24 @@ ngx_http_foxgov_cluster_send(ngx_log_t *log, fg_record_type_t type,
     n = ngx_http_foxgov_cluster_owner(cl, slot);
 
     s = NULL;
+    held = reserved;
 
     if (ngx_http_foxgov_cluster_direct(cl, n, slot)) {
+        if (ngx_http_foxgov_spool_hold(cl->log, cl->spool, type, hash,
+                                       tenant->len, len, reserved, &held)
+            != NGX_OK)
+        {
+            if (cl->waiting != NULL) {
+                cl->waiting->failed = 1;
+            }
+            return NGX_ERROR;
+        }
+
         s = ngx_http_foxgov_cluster_copy(log, type, (char *) tenant->data,
                                          tenant->len, hash, rec, len);
+        if (s != NULL) {
+            s->reserved = held;
+        }
     }
 
     if (s == NULL || ngx_http_foxgov_cluster_xadd(n, s, 0) != NGX_OK) {
@@ -1870,7 +1919,8 @@ ngx_http_foxgov_cluster_send(ngx_log_t *log, fg_record_type_t type,
         /* neither sent nor spooled: NGX_ERROR, the call is not forwarded */
         return ngx_http_foxgov_cluster_spool_put(cl, type,
                                                  (char *) tenant->data,
-                                                 tenant->len, hash, rec, len);
+                                                 tenant->len, hash, rec, len,
+                                                 held);
     }
 
     s->wait = cl->waiting;

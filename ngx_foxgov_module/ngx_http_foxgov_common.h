@@ -255,6 +255,8 @@ typedef struct {
     ngx_uint_t                  request_read:1;
     json_t                      *labels;
     ngx_str_t                   idempotency_key;
+    size_t                      call_room;  /* spool room held for the
+                                               call record */
     ngx_str_t                   approval;   /* FoxGov-Approval */
     const char                 *approval_note;
     char                        approval_reason[FG_ERRMSG_MAX];
@@ -441,6 +443,13 @@ ngx_int_t ngx_http_foxgov_evidence_keep(ngx_http_request_t *r, int rc,
 ngx_int_t ngx_http_foxgov_evidence_emit_bytes(ngx_http_request_t *r,
     ngx_http_foxgov_ctx_t *ctx, fg_record_type_t type, const ngx_str_t *bytes,
     char hash[FG_SHA256_HEX_LEN + 1]);
+/*
+ * Hold spool room for the call's call record, before its AuthContext and
+ * decision are emitted; the call record takes it, or the request's end
+ * gives it back.  NGX_ERROR (logged) when the spool has no room.
+ */
+ngx_int_t ngx_http_foxgov_evidence_hold(ngx_http_request_t *r,
+    ngx_http_foxgov_ctx_t *ctx);
 
 
 /* A secret read from a file at configuration time (module.c). */
@@ -538,13 +547,17 @@ void ngx_http_foxgov_wait_answered(ngx_http_foxgov_wait_t *w,
 /*
  * The worker's spool (redis.c), shared by both transports: made and
  * named (path gets its name), the files of dead workers adopted into it,
- * synced, and the bytes of records it holds.
+ * synced, the room a record sent directly holds in it until acknowledged
+ * (docs/spool.md, "Room held"), and the bytes of records it holds.
  */
 fg_spool_t *ngx_http_foxgov_spool_create(ngx_log_t *log, ngx_str_t *dir,
     uint64_t max, u_char *path);
 uint64_t ngx_http_foxgov_spool_adopt(ngx_log_t *log, fg_spool_t *spool,
     u_char *own, ngx_str_t *dir, uint64_t max);
 void ngx_http_foxgov_spool_sync(ngx_log_t *log, fg_spool_t *spool);
+ngx_int_t ngx_http_foxgov_spool_hold(ngx_log_t *log, fg_spool_t *spool,
+    fg_record_type_t type, const char *hash, size_t tenant_len, size_t len,
+    size_t reserved, size_t *held);
 uint64_t ngx_http_foxgov_spool_used(fg_spool_t *spool);
 
 /*
@@ -556,7 +569,9 @@ ngx_int_t ngx_http_foxgov_cluster_start(ngx_cycle_t *cycle,
 void ngx_http_foxgov_cluster_stop(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_foxgov_cluster_send(ngx_log_t *log, fg_record_type_t type,
     const ngx_str_t *tenant, const char *hash, const u_char *rec,
-    size_t len);
+    size_t len, size_t reserved);
+ngx_int_t ngx_http_foxgov_cluster_reserve(size_t n, fg_error_t *err);
+void ngx_http_foxgov_cluster_release(size_t n);
 ngx_uint_t ngx_http_foxgov_cluster_running(void);
 void ngx_http_foxgov_cluster_waiting(ngx_http_foxgov_wait_t *w,
     ngx_uint_t set);
@@ -569,11 +584,19 @@ void ngx_http_foxgov_redis_stop(ngx_cycle_t *cycle);
 /*
  * Hand a record's canonical bytes to Redis (XADD to foxgov:ev:{tenant}),
  * or to the spool while Redis does not take them.  NGX_DECLINED when no
- * foxgov_redis is configured.
+ * foxgov_redis is configured.  reserved: spool room held for it by
+ * _reserve() (a call's call record), which it takes over; 0 for none.
+ *
+ * Room held (docs/spool.md): every record sent directly holds the room it
+ * would take in the spool until Redis acknowledges it, and every call let
+ * through holds room for its call record, so that a record already
+ * promised is never refused by a spool that filled meanwhile.
  */
 ngx_int_t ngx_http_foxgov_redis_send(ngx_log_t *log, fg_record_type_t type,
     const ngx_str_t *tenant, const char *hash, const u_char *rec,
-    size_t len);
+    size_t len, size_t reserved);
+ngx_int_t ngx_http_foxgov_redis_reserve(size_t n, fg_error_t *err);
+void ngx_http_foxgov_redis_release(size_t n);
 
 /*
  * A record handed to _send() is written into the socket before _send()

@@ -111,11 +111,94 @@ ngx_http_foxgov_evidence_keep(ngx_http_request_t *r, int rc,
 }
 
 
+/*
+ * The room a call record may take in the spool, held from the decision
+ * on: its fixed fields take 2-3 KB (8 KB is ample, the model name and
+ * the upstream's request id included: both are bounded), and what the
+ * caller sent that it repeats (the path, the host, the idempotency key,
+ * the labels) is counted at 6 bytes a byte, the most JSON escaping makes
+ * of one.  A record larger than this still goes, with the room there is
+ * (a warn says so).
+ */
+static size_t
+ngx_http_foxgov_call_room(ngx_http_request_t *r, ngx_http_foxgov_ctx_t *ctx)
+{
+    size_t       n;
+    const char  *key;
+    json_t      *value;
+
+    n = r->uri.len + r->headers_in.server.len + ctx->idempotency_key.len;
+
+    json_object_foreach(ctx->labels, key, value) {
+        n += ngx_strlen(key) + json_string_length(value);
+    }
+
+    return (size_t) fg_spool_entry_bytes(ctx->tenant.len, 8192 + 6 * n, 0);
+}
+
+
+static void
+ngx_http_foxgov_call_room_free(void *data)
+{
+    ngx_http_foxgov_ctx_t  *ctx = data;
+
+    ngx_http_foxgov_redis_release(ctx->call_room);
+    ctx->call_room = 0;
+}
+
+
+/*
+ * Hold spool room for the call's call record before its AuthContext and
+ * decision go (docs/spool.md, "Room held"): a call let through always
+ * has room for its last record, whatever fills the spool while it runs.
+ * NGX_ERROR when there is none: the call is refused.
+ */
+ngx_int_t
+ngx_http_foxgov_evidence_hold(ngx_http_request_t *r,
+    ngx_http_foxgov_ctx_t *ctx)
+{
+    size_t               n;
+    fg_error_t           err;
+    ngx_int_t            rc;
+    ngx_pool_cleanup_t  *cln;
+
+    if (ctx->call_room > 0) {
+        return NGX_OK;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    n = ngx_http_foxgov_call_room(r, ctx);
+
+    rc = ngx_http_foxgov_redis_reserve(n, &err);
+    if (rc == NGX_DECLINED) {
+        return NGX_OK;                  /* no spool: nothing to hold */
+    }
+
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "foxgov: no room in the spool for the evidence of "
+                      "%s: %s", ctx->execution_id, err.msg);
+        return NGX_ERROR;
+    }
+
+    ctx->call_room = n;
+    cln->handler = ngx_http_foxgov_call_room_free;
+    cln->data = ctx;
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_http_foxgov_evidence_emit_bytes(ngx_http_request_t *r,
     ngx_http_foxgov_ctx_t *ctx, fg_record_type_t type, const ngx_str_t *bytes,
     char hash[FG_SHA256_HEX_LEN + 1])
 {
+    size_t          room;
     fg_sha256_t    *h;
     unsigned char   md[FG_SHA256_LEN];
 
@@ -134,8 +217,15 @@ ngx_http_foxgov_evidence_emit_bytes(ngx_http_request_t *r,
 
     fg_hex_sha256(md, hash);
 
+    /* a call record takes the room its call held for it (evidence_hold) */
+    room = 0;
+    if (type == FG_RECORD_MODEL_CALL || type == FG_RECORD_TOOL_CALL) {
+        room = ctx->call_room;
+        ctx->call_room = 0;
+    }
+
     if (ngx_http_foxgov_redis_send(r->connection->log, type, &ctx->tenant,
-                                   hash, bytes->data, bytes->len)
+                                   hash, bytes->data, bytes->len, room)
         == NGX_ERROR)
     {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,

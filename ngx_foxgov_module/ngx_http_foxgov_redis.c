@@ -68,6 +68,7 @@ typedef struct ngx_http_foxgov_sent_s  ngx_http_foxgov_sent_t;
 struct ngx_http_foxgov_sent_s {
     ngx_http_foxgov_sent_t *next;   /* in the free list */
     size_t              size;       /* bytes of cmd[] */
+    size_t              reserved;   /* spool room held for it */
     ngx_http_foxgov_wait_t *wait;   /* strict: the call waiting, or NULL */
     fg_record_type_t    type;
     size_t              tenant_len;
@@ -153,7 +154,7 @@ static void ngx_http_foxgov_sent_free(ngx_http_foxgov_transport_t *t,
     ngx_http_foxgov_sent_t *s);
 static ngx_int_t ngx_http_foxgov_spool_put(ngx_http_foxgov_transport_t *t,
     fg_record_type_t type, const char *tenant, size_t tenant_len,
-    const char *hash, const u_char *rec, size_t len);
+    const char *hash, const u_char *rec, size_t len, size_t reserved);
 
 
 /* ============================================================ config */
@@ -1014,6 +1015,7 @@ ngx_http_foxgov_redis_on_sent(redisAsyncContext *ac, void *r, void *data)
 
     if (ngx_http_foxgov_redis_acked(reply)) {
         ngx_http_foxgov_metrics_add(NGX_HTTP_FOXGOV_METRIC_SENT);
+        ngx_http_foxgov_redis_release(s->reserved);
 
     } else {
         if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
@@ -1024,7 +1026,7 @@ ngx_http_foxgov_redis_on_sent(redisAsyncContext *ac, void *r, void *data)
         }
         /* not acknowledged: kept, to be sent again from the spool */
         (void) ngx_http_foxgov_spool_put(t, s->type, s->tenant, s->tenant_len,
-                                  s->hash, s->record, s->len);
+                                  s->hash, s->record, s->len, s->reserved);
     }
 
     if (s->wait != NULL) {
@@ -1193,6 +1195,64 @@ ngx_http_foxgov_spool_flush(ngx_event_t *ev)
 }
 
 
+/*
+ * A record about to be sent directly holds the room it would take in the
+ * spool until Redis acknowledges it: should the connection go first, it
+ * is spooled into that room, never refused by a spool that filled
+ * meanwhile.  A call record comes with its call's room (reserved); a
+ * record without room to hold (reserved 0, none to be had) is not sent,
+ * and its call is not forwarded: NGX_ERROR, logged and counted as failed.
+ * Both transports' sends (this file, cluster.c).
+ */
+ngx_int_t
+ngx_http_foxgov_spool_hold(ngx_log_t *log, fg_spool_t *spool,
+    fg_record_type_t type, const char *hash, size_t tenant_len, size_t len,
+    size_t reserved, size_t *held)
+{
+    size_t      need;
+    fg_error_t  err;
+
+    *held = reserved;
+
+    if (spool == NULL) {
+        return NGX_OK;
+    }
+
+    need = (size_t) fg_spool_entry_bytes(tenant_len, len, 0);
+
+    if (reserved > need) {
+        fg_spool_release(spool, reserved - need);
+        *held = need;
+        return NGX_OK;
+    }
+
+    if (reserved == need) {
+        return NGX_OK;
+    }
+
+    if (fg_spool_reserve(spool, need - reserved, &err) == FG_OK) {
+        *held = need;
+        return NGX_OK;
+    }
+
+    if (reserved == 0) {
+        ngx_http_foxgov_metrics_add(NGX_HTTP_FOXGOV_METRIC_FAILED);
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "foxgov: a %s record (%s) is neither in redis nor in "
+                      "the spool: no room to keep it: %s",
+                      fg_record_type_name(type), hash, err.msg);
+        return NGX_ERROR;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, log, 0,
+                  "foxgov: a %s record (%s) of %uz bytes is larger than the "
+                  "room held for it (%uz): %s", fg_record_type_name(type),
+                  hash, need, reserved, err.msg);
+
+    return NGX_OK;
+}
+
+
 void
 ngx_http_foxgov_spool_sync(ngx_log_t *log, fg_spool_t *spool)
 {
@@ -1213,7 +1273,7 @@ ngx_http_foxgov_spool_sync(ngx_log_t *log, fg_spool_t *spool)
 static ngx_int_t
 ngx_http_foxgov_spool_put(ngx_http_foxgov_transport_t *t,
     fg_record_type_t type, const char *tenant, size_t tenant_len,
-    const char *hash, const u_char *rec, size_t len)
+    const char *hash, const u_char *rec, size_t len, size_t reserved)
 {
     fg_spool_entry_t  e;
     fg_error_t        err;
@@ -1226,7 +1286,10 @@ ngx_http_foxgov_spool_put(ngx_http_foxgov_transport_t *t,
     e.record = rec;
     e.record_len = len;
 
-    if (t->spool == NULL || fg_spool_append(t->spool, &e, &err) != FG_OK) {
+    /* the room held for it, if any, is what it takes */
+    if (t->spool == NULL
+        || fg_spool_append_reserved(t->spool, &e, reserved, &err) != FG_OK)
+    {
         ngx_http_foxgov_metrics_add(NGX_HTTP_FOXGOV_METRIC_FAILED);
         ngx_log_error(NGX_LOG_ALERT, t->log, 0,
                       "foxgov: a %s record (%s) is neither in redis nor in "
@@ -1349,11 +1412,56 @@ ngx_http_foxgov_sent_free(ngx_http_foxgov_transport_t *t,
 }
 
 
+/*
+ * Hold n bytes of spool room for a record to come (a call's call record):
+ * NGX_OK, NGX_ERROR when the spool has no room for it (said in err),
+ * NGX_DECLINED when there is no spool to hold room in (no foxgov_redis,
+ * or a spool that could not be opened: logged when it happened).
+ */
+ngx_int_t
+ngx_http_foxgov_redis_reserve(size_t n, fg_error_t *err)
+{
+    ngx_http_foxgov_transport_t  *t = ngx_http_foxgov_transport;
+
+    if (t == NULL) {
+        return ngx_http_foxgov_cluster_running()
+               ? ngx_http_foxgov_cluster_reserve(n, err) : NGX_DECLINED;
+    }
+
+    if (t->spool == NULL) {
+        return NGX_DECLINED;
+    }
+
+    return fg_spool_reserve(t->spool, n, err) == FG_OK ? NGX_OK : NGX_ERROR;
+}
+
+
+void
+ngx_http_foxgov_redis_release(size_t n)
+{
+    ngx_http_foxgov_transport_t  *t = ngx_http_foxgov_transport;
+
+    if (n == 0) {
+        return;
+    }
+
+    if (t == NULL) {
+        ngx_http_foxgov_cluster_release(n);
+        return;
+    }
+
+    if (t->spool != NULL) {
+        fg_spool_release(t->spool, n);
+    }
+}
+
+
 ngx_int_t
 ngx_http_foxgov_redis_send(ngx_log_t *log, fg_record_type_t type,
     const ngx_str_t *tenant, const char *hash, const u_char *rec,
-    size_t len)
+    size_t len, size_t reserved)
 {
+    size_t                        held;
     ngx_int_t                     rc;
     u_char                       *end;
     ngx_http_foxgov_sent_t       *s;
@@ -1362,7 +1470,7 @@ ngx_http_foxgov_redis_send(ngx_log_t *log, fg_record_type_t type,
     if (t == NULL) {
         if (ngx_http_foxgov_cluster_running()) {
             return ngx_http_foxgov_cluster_send(log, type, tenant, hash, rec,
-                                                len);
+                                                len, reserved);
         }
         return NGX_DECLINED;            /* no foxgov_redis: the debug log */
     }
@@ -1382,7 +1490,18 @@ ngx_http_foxgov_redis_send(ngx_log_t *log, fg_record_type_t type,
             t->waiting->failed = 1;     /* not acknowledged: strict 503 */
         }
         return ngx_http_foxgov_spool_put(t, type, (char *) tenant->data,
-                                         tenant->len, hash, rec, len);
+                                         tenant->len, hash, rec, len,
+                                         reserved);
+    }
+
+    if (ngx_http_foxgov_spool_hold(t->log, t->spool, type, hash,
+                                   tenant->len, len, reserved, &held)
+        != NGX_OK)
+    {
+        if (t->waiting != NULL) {
+            t->waiting->failed = 1;
+        }
+        return NGX_ERROR;
     }
 
     s = ngx_http_foxgov_sent_alloc(t,
@@ -1393,9 +1512,10 @@ ngx_http_foxgov_redis_send(ngx_log_t *log, fg_record_type_t type,
             t->waiting->failed = 1;
         }
         return ngx_http_foxgov_spool_put(t, type, (char *) tenant->data,
-                                         tenant->len, hash, rec, len);
+                                         tenant->len, hash, rec, len, held);
     }
 
+    s->reserved = held;
     s->wait = t->waiting;
     s->type = type;
     s->tenant_len = tenant->len;
@@ -1415,7 +1535,7 @@ ngx_http_foxgov_redis_send(ngx_log_t *log, fg_record_type_t type,
             s->wait->failed = 1;
         }
         rc = ngx_http_foxgov_spool_put(t, type, s->tenant, s->tenant_len,
-                                       s->hash, s->record, len);
+                                       s->hash, s->record, len, held);
         ngx_http_foxgov_sent_free(t, s);
         return rc;
     }

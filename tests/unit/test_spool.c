@@ -357,6 +357,75 @@ test_full(void **state)
 }
 
 
+/*
+ * Room held for records under way: appends do not take it, a reserved
+ * append does, and it is room on the disk (allocated ahead), also after
+ * the file is cut back.
+ */
+static void
+test_reserve(void **state)
+{
+    fx_t              *fx = *state;
+    fg_spool_t        *s;
+    fg_spool_entry_t   e;
+    fg_error_t         err;
+    uint64_t           torn, one;
+    struct stat        st;
+    char               rec[32];
+    int                fd, can_allocate;
+
+    s = fg_spool_open(fx->path, 1000, &torn, &err);
+    assert_non_null(s);
+
+    e = entry(0, rec, sizeof(rec));
+    one = fg_spool_entry_bytes(e.tenant_len, e.record_len, e.obs_len);
+
+    assert_int_equal(fg_spool_reserve(s, 1000 - 8 - one + 1, &err),
+                     FG_OK);
+    /* it would fit under max_size, but for the room held */
+    assert_int_equal(fg_spool_append(s, &e, &err), FG_ERR_LIMIT);
+    assert_non_null(strstr(err.msg, "held for records under way"));
+    assert_int_equal(fg_spool_bytes(s), 8);
+    /* its own reservation lets it in, and is used up by it */
+    assert_int_equal(fg_spool_append_reserved(s, &e, one, &err), FG_OK);
+    assert_int_equal(fg_spool_bytes(s), 8 + one);
+    assert_int_equal(fg_spool_reserved(s), 1000 - 8 - 2 * one + 1);
+    /* no more than max_size can be held */
+    assert_int_equal(fg_spool_reserve(s, one, &err), FG_ERR_LIMIT);
+    assert_int_equal(fg_spool_reserve(s, one - 1, &err), FG_OK);
+    /* given back, it is anyone's */
+    fg_spool_release(s, 10 * 1000);
+    assert_int_equal(fg_spool_reserved(s), 0);
+    assert_int_equal(fg_spool_append(s, &e, &err), FG_OK);
+    fg_spool_close(s);
+
+    /* held room is allocated on the disk, after a cut too */
+    fd = open(fx->path, O_RDWR);
+    assert_true(fd >= 0);
+    can_allocate = fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 4096) == 0;
+    close(fd);
+    if (!can_allocate) {
+        return;                 /* this file system cannot: accounting only */
+    }
+
+    assert_int_equal(unlink(fx->path), 0);
+    s = fg_spool_open(fx->path, 0, &torn, &err);
+    assert_non_null(s);
+    assert_int_equal(fg_spool_reserve(s, 4 * 1024 * 1024, &err), FG_OK);
+    assert_int_equal(stat(fx->path, &st), 0);
+    assert_int_equal(st.st_size, 8);                /* nothing to read */
+    assert_true((uint64_t) st.st_blocks * 512 >= 8 + 4 * 1024 * 1024);
+
+    assert_int_equal(fg_spool_append(s, &e, &err), FG_OK);
+    assert_int_equal(fg_spool_next(s, &e, &err), FG_OK);
+    assert_int_equal(fg_spool_truncate(s, &err), FG_OK);
+    assert_int_equal(stat(fx->path, &st), 0);
+    assert_int_equal(st.st_size, 8);
+    assert_true((uint64_t) st.st_blocks * 512 >= 8 + 4 * 1024 * 1024);
+    fg_spool_close(s);
+}
+
+
 /* Each field of an entry, made wrong, is refused and named. */
 static void
 test_hostile_entries(void **state)
@@ -448,6 +517,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_lock_and_adoption, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reserve, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_entries, setup,
                                         teardown),
     };
