@@ -142,10 +142,10 @@ my ($ow, %left);
     is(scalar keys %$c, 0, 'none of its records is in Redis');
 }
 
-# its worker exits (as in a reload): the file stays, no one holds it
+# its worker exits (as in a reload): the file stays, no one holds it (a
+# running worker may adopt it before stop() returns: not checked here)
 
 is($o->stop, 0, 'the other nginx stops');
-ok(-s "$spool/spool-$ow.fgs" > 8, 'its worker left its spool file');
 
 # ------------- a running worker adopts it, with no restart, and drains it
 
