@@ -163,6 +163,8 @@ struct ngx_http_foxgov_cluster_s {
 
     fg_spool_t                    *spool;
     u_char                         spool_path[NGX_MAX_PATH];
+    ngx_str_t                      spool_dir;
+    uint64_t                       spool_max;
     uint64_t                       pending;     /* entries not done */
     u_char                        *done;        /* a bit per entry */
     size_t                         done_size;   /* bytes of it */
@@ -180,6 +182,7 @@ struct ngx_http_foxgov_cluster_s {
     ngx_msec_t                     drain_backoff;
 
     ngx_event_t                    flush;       /* sync the spool */
+    ngx_event_t                    adopt;       /* look for left spools */
     ngx_connection_t               dummy;
 
     ngx_http_foxgov_wait_t        *waiting;     /* the call emitting now */
@@ -1967,6 +1970,56 @@ ngx_http_foxgov_cluster_count(ngx_http_foxgov_cluster_t *cl)
 }
 
 
+/*
+ * Move the entries of spool files no live worker holds into ours, and
+ * count ours per slot.  The count reads the whole file: ours must hold
+ * nothing counted yet (a worker's start, or an empty spool).  Returns the
+ * number of records adopted.
+ */
+static uint64_t
+ngx_http_foxgov_cluster_adopt(ngx_http_foxgov_cluster_t *cl)
+{
+    uint64_t  n;
+
+    n = ngx_http_foxgov_spool_adopt(cl->log, cl->spool, cl->spool_path,
+                                    &cl->spool_dir, cl->spool_max);
+    ngx_http_foxgov_cluster_count(cl);
+
+    return n;
+}
+
+
+/*
+ * As the single form does (ngx_http_foxgov_redis.c): the file of a worker
+ * that exited after this one started (a reload, the WINCH of a binary
+ * upgrade) is adopted and drained by a running worker, not left until
+ * the next worker starts.  Only while no pass runs and nothing of ours is
+ * pending, so the adopted entries are counted alone and the entry
+ * ordinals of the done bits start from an empty file; and only once the
+ * map is known, as the single form waits to be connected.
+ */
+static void
+ngx_http_foxgov_cluster_adopt_handler(ngx_event_t *ev)
+{
+    ngx_connection_t           *c = ev->data;
+    ngx_http_foxgov_cluster_t  *cl = c->data;
+
+    if (cl->exiting || ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    if (cl->mapped > 0 && !cl->drain_active && cl->pending == 0
+        && fg_spool_entries(cl->spool) == 0
+        && ngx_http_foxgov_cluster_adopt(cl) > 0)
+    {
+        ngx_http_foxgov_cluster_metrics(cl);
+        ngx_http_foxgov_cluster_drain_soon(cl, 1);
+    }
+
+    ngx_add_timer(&cl->adopt, NGX_HTTP_FOXGOV_ADOPT_EVERY);
+}
+
+
 static void
 ngx_http_foxgov_cluster_timer(ngx_http_foxgov_cluster_t *cl, ngx_event_t *ev,
     ngx_event_handler_pt handler, ngx_connection_t *dummy, ngx_uint_t cancel)
@@ -2010,16 +2063,20 @@ ngx_http_foxgov_cluster_start(ngx_cycle_t *cycle,
     ngx_http_foxgov_cluster_timer(cl, &cl->flush,
                                   ngx_http_foxgov_cluster_flush,
                                   &cl->dummy, 0);
+    ngx_http_foxgov_cluster_timer(cl, &cl->adopt,
+                                  ngx_http_foxgov_cluster_adopt_handler,
+                                  &cl->dummy, 1);
 
-    cl->spool = ngx_http_foxgov_spool_create(cl->log, &fmcf->spool_dir,
-                                             fmcf->spool_max, cl->spool_path);
+    cl->spool_dir = fmcf->spool_dir;
+    cl->spool_max = fmcf->spool_max;
+
+    cl->spool = ngx_http_foxgov_spool_create(cl->log, &cl->spool_dir,
+                                             cl->spool_max, cl->spool_path);
     if (cl->spool == NULL) {
         return NGX_ERROR;
     }
 
-    (void) ngx_http_foxgov_spool_adopt(cl->log, cl->spool, cl->spool_path,
-                                       &fmcf->spool_dir, fmcf->spool_max);
-    ngx_http_foxgov_cluster_count(cl);
+    (void) ngx_http_foxgov_cluster_adopt(cl);
 
     for (i = 0; i < NGX_HTTP_FOXGOV_CLUSTER_NODES; i++) {
         n = &cl->nodes[i];
@@ -2055,6 +2112,8 @@ ngx_http_foxgov_cluster_start(ngx_cycle_t *cycle,
     for (i = 0; i < cl->nnodes; i++) {
         ngx_http_foxgov_node_connect(&cl->nodes[i]);
     }
+
+    ngx_add_timer(&cl->adopt, NGX_HTTP_FOXGOV_ADOPT_EVERY);
 
     return NGX_OK;
 }

@@ -545,6 +545,12 @@ void ngx_http_foxgov_wait_answered(ngx_http_foxgov_wait_t *w,
     ngx_uint_t acked);
 
 /*
+ * How often a running worker, of either transport, looks for the spool
+ * files of workers that exited after it started (a reload, an upgrade).
+ */
+#define NGX_HTTP_FOXGOV_ADOPT_EVERY  1000        /* ms */
+
+/*
  * The worker's spool (redis.c), shared by both transports: made and
  * named (path gets its name), the files of dead workers adopted into it,
  * synced, the room a record sent directly holds in it until acknowledged

@@ -51,7 +51,6 @@
 #define NGX_HTTP_FOXGOV_DRAIN_BATCH         256
 #define NGX_HTTP_FOXGOV_BACKLOG_DEFAULT     (4 * 1024 * 1024)
 #define NGX_HTTP_FOXGOV_BACKLOG_MIN         (64 * 1024)
-#define NGX_HTTP_FOXGOV_ADOPT_EVERY         1000        /* ms */
 #define NGX_HTTP_FOXGOV_STREAM_MAX          (sizeof("foxgov:ev:{}") \
                                              + FG_TENANT_ID_MAX)
 
