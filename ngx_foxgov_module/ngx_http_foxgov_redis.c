@@ -1754,8 +1754,9 @@ ngx_http_foxgov_spool_adopt(ngx_log_t *log, fg_spool_t *spool, u_char *own,
                           "bytes was cut", path, torn);
         }
 
-        if (fg_spool_bytes(spool) + fg_spool_bytes(other)
-            - FG_SPOOL_MAGIC_LEN > max)
+        /* the room held for records under way is not the adopted's */
+        if (fg_spool_bytes(spool) + fg_spool_reserved(spool)
+            + fg_spool_bytes(other) - FG_SPOOL_MAGIC_LEN > max)
         {
             ngx_log_error(NGX_LOG_WARN, log, 0,
                           "foxgov: spool %s not adopted yet: its records "
