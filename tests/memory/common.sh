@@ -62,12 +62,22 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# free loopback TCP ports, picked at random in 20000..59999
-used=$(ss -Htln 2>/dev/null | awk '{ n = split($4, a, ":"); print a[n] }' |
+# free loopback TCP ports, picked at random below the kernel's ephemeral
+# range (10000..32767 with Linux's default 32768-60999), so that no
+# outgoing connection of another test takes one between the pick and the
+# bind (it did: "redis-server did not start" beside a busy test run); a
+# port any TCP socket uses now is skipped
+eph_lo=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+if [ "${eph_lo:-0}" -gt 12000 ]; then
+    port_lo=10000; port_n=$((eph_lo - 10000))
+else
+    port_lo=20000; port_n=40000
+fi
+used=$(ss -Htan 2>/dev/null | awk '{ n = split($4, a, ":"); print a[n] }' |
     tr '\n' ' ')
 pick_port() {
     while :; do
-        p=$(( ($(od -An -N2 -tu2 /dev/urandom) % 40000) + 20000 ))
+        p=$(( ($(od -An -N2 -tu2 /dev/urandom) % port_n) + port_lo ))
         case " $used " in *" $p "*) continue ;; esac
         used="$used $p"
         echo "$p"
