@@ -11,6 +11,7 @@
  *     and for its canonical form, equals what json_loadb() reads.
  */
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,49 @@ fuzz_has_nul_key_escape(const unsigned char *p, size_t n)
 }
 
 
+/*
+ * Does v hold a real whose canonical form is an integer beyond 64 bits
+ * (1.2e20 is 120000000000000000000)?  jansson reads it as a real; the
+ * tree refuses it on purpose, as it refuses that integer (fg_jcs.c,
+ * fg_jcs_real_reads_back: a record holding it could not be read back).
+ */
+static int
+fuzz_unreadable_real(const json_t *v)
+{
+    size_t       i;
+    double       d;
+    const char  *key;
+    json_t      *m;
+
+    switch (json_typeof(v)) {
+
+    case JSON_REAL:
+        d = json_real_value(v);
+        return (d >= 9223372036854775808.0 || d < -9223372036854775808.0)
+               && fabs(d) < 1e21;
+
+    case JSON_OBJECT:
+        json_object_foreach((json_t *) v, key, m) {
+            if (fuzz_unreadable_real(m)) {
+                return 1;
+            }
+        }
+        return 0;
+
+    case JSON_ARRAY:
+        for (i = 0; i < json_array_size(v); i++) {
+            if (fuzz_unreadable_real(json_array_get(v, i))) {
+                return 1;
+            }
+        }
+        return 0;
+
+    default:
+        return 0;
+    }
+}
+
+
 /* The tape's tree must be what jansson read (want), when jansson read it. */
 static void
 fuzz_tree_check(const json_t *want, const char *what)
@@ -52,6 +96,11 @@ fuzz_tree_check(const json_t *want, const char *what)
     json_t     *tree;
 
     tree = fg_jcs_tree_json(fuzz_jcs, 0, &err);
+    if (want != NULL && tree == NULL && fuzz_unreadable_real(want)
+        && strstr(err.msg, "beyond 64 bits") != NULL)
+    {
+        return;                         /* refused on purpose */
+    }
     if (want != NULL && (tree == NULL || !json_equal(want, tree))) {
         fprintf(stderr, "the tree of the %s is not jansson's: %s\n", what,
                 tree == NULL ? err.msg : "differs");
