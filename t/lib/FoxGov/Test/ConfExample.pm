@@ -11,15 +11,7 @@ package FoxGov::Test::ConfExample;
 # or /var (a clone in mktemp -d, in /var/tmp): so the system paths are
 # mapped first and in one pass, before anything that writes such a path
 # (load_module, pid, the temp paths), and the check leaves those
-# directories out.
-#
-#   my $moved = move_conf($conf,
-#       paths   => { '/etc/foxgov' => $etc, '/var/log/foxgov' => "$d/logs" },
-#       module  => module_path(), harness => $t, redis => $redis->addr,
-#       listen  => [ $t->port(8080), $t->port(8081) ],
-#       upstreams => sub { $t->port(9000 + $_[0]) });
-#   is_deeply([ paths_left($moved, $top, $d, module_path()) ], [],
-#             'no system path left');
+# directories out.  The POD at the end says how to use it.
 
 use strict;
 use warnings;
@@ -131,3 +123,64 @@ sub _upstreams {
 }
 
 1;
+
+__END__
+
+=head1 NAME
+
+FoxGov::Test::ConfExample - an example configuration moved onto a test's
+directories and ports, and what system path is left in it
+
+=head1 SYNOPSIS
+
+    use FoxGov::Test::ConfExample qw(move_conf map_paths paths_left
+                                     directives);
+
+    my $moved = move_conf(slurp("$top/conf/nginx.conf"),
+        paths     => { '/etc/foxgov'     => $etc,
+                       '/var/log/foxgov' => "$d/logs" },
+        module    => module_path(),
+        harness   => $t,                        # a FoxGov::Test::Nginx
+        redis     => $redis->addr,
+        schemas   => "$top/conf",
+        listen    => [ $t->port(8080), $t->port(8081) ],
+        upstreams => sub { $t->port(9000 + $_[0]) });
+    is_deeply([ paths_left($moved, $top, $d, module_path()) ], [],
+              'no system path left');
+
+=head1 FUNCTIONS
+
+=over
+
+=item move_conf($text, %how)
+
+The example with what C<%how> names moved: C<paths> first (as
+C<map_paths>), then C<load_module> (C<module>), the harness's settings
+(C<harness>: C<daemon off>, C<master_process on>, the pid file and the
+temp paths in its directory, no C<user> line unless root), C<foxgov_redis>
+(C<redis>), relative C<schema=> paths (C<schemas>), C<proxy_pass https://>
+to C<http://> (C<plain_http>), each C<listen> in order on 127.0.0.1 and
+the next port of C<listen> (it dies when a listen has none), each upstream
+C<server host:port> on 127.0.0.1 and the port C<upstreams> returns for
+C<($index, $host, $port)>.  Anything not named is left as it is, so an
+upstreams file or a foxgov-ledgerd config can be moved too.
+
+=item map_paths($text, { system path => its place })
+
+Each system path (a directory or a file, no trailing C</>) replaced
+where a path starts with it, in one pass.
+
+=item paths_left($text, @own)
+
+The paths under C</etc/foxgov>, C</etc/nginx>, C</var>, C</run> and
+C</tmp> left in the directives (comments are not read), but for those
+under C<@own>: the repository, the module and the test's directories.
+An empty list when none is left.
+
+=item directives($text)
+
+C<$text> without its C<#> comments.
+
+=back
+
+=cut
