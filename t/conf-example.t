@@ -31,6 +31,7 @@ use Symbol qw(gensym);
 use Test::More;
 use Time::HiRes qw(sleep time);
 
+use FoxGov::Test::ConfExample qw(move_conf paths_left directives);
 use FoxGov::Test::Nginx qw(repo_root module_path nginx_binary
     http_status http_header http_body);
 use FoxGov::Test::Ledgerd;
@@ -129,7 +130,7 @@ my %need = (
     'the worker user'              => qr/^user www-data;/m,
 );
 like($conf, $need{$_}, "conf/nginx.conf has $_") for sort keys %need;
-(my $directives = $conf) =~ s/#[^\n]*//g;
+my $directives = directives($conf);
 ok($directives !~ m{/var/log/nginx/}, 'no log under /var/log/nginx');
 unlike($conf, qr/Until the Redis evidence transport/, 'no stale comment');
 
@@ -156,43 +157,26 @@ if ($> == 0) {
 }
 chmod 0700, "$d/spool";
 
-# Rewrite the example for this directory.  $schema_dir stands for the
+# Move the example into this directory.  $schema_dir stands for the
 # directory relative schema= paths are read from.
 sub moved {
     my ($text, $schema_dir) = @_;
-
-    # the harness runs nginx in the foreground and waits for its pid file
-    $text =~ s{^load_module \S+;}
-              {load_module $module;\ndaemon off;\nmaster_process on;}m;
-    $text =~ s{^pid \S+;}{pid $d/nginx.pid;}m;
-    $text =~ s{^user \S+;\n}{}m unless $> == 0;
-    $text =~ s{/etc/foxgov/}{$etc/}g;
-    $text =~ s{/var/log/foxgov/}{$d/logs/}g;
-    $text =~ s{/var/lib/foxgov/spool}{$d/spool}g;
-    $text =~ s{(foxgov_redis\s+)\S+}{$1 . $redis->addr}e;
-    $text =~ s{schema=(?!/)}{schema=$schema_dir/}g;
-
-    # listen and upstream servers on free loopback ports (nginx -t
-    # resolves upstream names, and nothing here may leave the machine)
-    my $n = 0;
-    $text =~ s{^(\s*listen\s+)127\.0\.0\.1:\d+}
-              {$1 . '127.0.0.1:' . $t->port(8080 + $n++)}gme;
-    $text =~ s{^(\s*server\s+)[a-z0-9.-]+:\d+;}
-              {$1 . '127.0.0.1:' . $t->port(9000 + $n++) . ';'}gme;
-
-    # the harness's temp paths
-    my $paths = join '', map { "    ${_}_temp_path $d/${_}_temp;\n" }
-        qw(client_body proxy fastcgi uwsgi scgi);
-    $text =~ s#^http \{\n#http {\n$paths#m;
-
-    return $text;
+    return move_conf($text,
+        paths     => { '/etc/foxgov'           => $etc,
+                       '/var/log/foxgov'       => "$d/logs",
+                       '/var/lib/foxgov/spool' => "$d/spool" },
+        module    => $module,
+        harness   => $t,
+        redis     => $redis->addr,
+        schemas   => $schema_dir,
+        listen    => [ $t->port(8080), $t->port(8081) ],
+        upstreams => sub { $t->port(9000 + $_[0]) });
 }
 
 my $moved = moved($conf, "$top/conf");
 
-(my $moved_directives = $moved) =~ s/#[^\n]*//g;
-ok($moved_directives !~ m{/etc/foxgov|/var/log/|/var/lib/|/run/},
-   'no system path left');
+is_deeply([ paths_left($moved, $top, $d, $module) ], [],
+          'no system path left');
 unlike($moved, qr{\bserver\s+[a-z][a-z0-9.-]*\.[a-z]+:\d+;},
        'no upstream name left');
 my @listen = $moved =~ /^\s*listen\s+127\.0\.0\.1:(\d+)/mg;

@@ -27,6 +27,7 @@ use POSIX qw(WNOHANG);
 use Test::More;
 use Time::HiRes qw(sleep time);
 
+use FoxGov::Test::ConfExample qw(move_conf paths_left);
 use FoxGov::Test::Nginx qw(repo_root module_path nginx_binary);
 use FoxGov::Test::Fixtures qw(foxgov_bin run_foxgov free_port);
 use FoxGov::Test::Gateway;
@@ -203,34 +204,28 @@ for my $i (1, 2) {
         chown $uid, -1, "$d/spool" if defined $uid;
     }
 
-    my $c = $gconf;
     my $module = module_path();
-    $c =~ s{^load_module \S+;}
-           {load_module $module;\ndaemon off;\nmaster_process on;}m;
+    my $c = move_conf($gconf,
+        paths      => { '/etc/foxgov'       => $etc,
+                        '/var/log/nginx'    => "$d/logs",
+                        '/var/spool/foxgov' => "$d/spool" },
+        module     => $module,
+        harness    => $t,
+        listen     => [ $t->port(8080) ],
+        # the mock providers speak plain HTTP on loopback
+        upstreams  => sub { $mock->port },
+        plain_http => 1);
+    $c =~ s{^\s*proxy_ssl_\w+\s[^;]*;\n}{}mg;     # and no TLS settings
     $c =~ s{^worker_processes \S+;}{worker_processes 2;}m;
-    $c =~ s{^pid \S+;}{pid $d/nginx.pid;}m;
-    $c =~ s{/etc/foxgov/}{$etc/}g;
-    $c =~ s{/var/log/nginx/}{$d/logs/}g;
-    $c =~ s{/var/spool/foxgov}{$d/spool}g;
     my $seeds = join ' ', $cluster->addrs;
     $c =~ s{(foxgov_redis\s+)[\d.:\s]+(cluster)}{$1$seeds\n$2};
     # this cluster's masters have no replica: WAIT 1 could never be
     # answered (t/gateway-redis-cluster-failover.t tests replicas=)
     my $nrep = $c =~ s{(cluster)\s+replicas=1\b}{$1};
     is($nrep, 1, "gateway $i: replicas=1 taken out (no replicas here)");
-    $c =~ s{^(\s*listen\s+)[\d.]+:\d+}{$1 . '127.0.0.1:' . $t->port(8080)}me;
-    # the mock providers speak plain HTTP on loopback
-    $c =~ s{^(\s*server\s+)[a-z0-9.-]+:\d+;}{${1}127.0.0.1:${\ $mock->port};}mg;
-    $c =~ s{proxy_pass(\s+)https://}{proxy_pass${1}http://}g;
-    $c =~ s{^\s*proxy_ssl_\w+\s[^;]*;\n}{}mg;
-    my $paths = join '', map { "    ${_}_temp_path $d/${_}_temp;\n" }
-        qw(client_body proxy fastcgi uwsgi scgi);
-    $c =~ s#^http \{\n#http {\n$paths#m;
-    # the repository and the test's directory may be anywhere (/var/tmp)
-    my $left = $c;
-    $left =~ s{\Q$_\E}{}g for $top, $d;
-    unlike($left, qr{/etc/foxgov|/var/|10\.0\.[1-3]\.},
-           "gateway $i: no system path or fleet address left");
+    my @left = (paths_left($c, $top, $dir, $d, $module),
+                $c =~ /(10\.0\.[1-3]\.\d+)/g);
+    is_deeply(\@left, [], "gateway $i: no system path or fleet address left");
 
     $t->write_file('nginx.conf', $c);
     my ($trc, $tout) = $t->test_config();

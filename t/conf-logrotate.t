@@ -29,6 +29,7 @@ use JSON::PP;
 use Test::More;
 use Time::HiRes qw(sleep time);
 
+use FoxGov::Test::ConfExample qw(move_conf map_paths paths_left);
 use FoxGov::Test::Nginx qw(repo_root module_path nginx_binary
     http_status http_header);
 use FoxGov::Test::Fixtures qw(foxgov_bin run_foxgov);
@@ -102,23 +103,18 @@ ok(defined $wuid, "the workers' user $wuser");
 chown $wuid, -1, "$lib/spool";
 chmod 0700, "$lib/spool";
 
-my $text = $conf;
-$text =~ s{^load_module \S+;}
-          {load_module $module;\ndaemon off;\nmaster_process on;}m;
-$text =~ s{^pid \S+;}{pid $d/nginx.pid;}m;      # the harness waits for it
-$text =~ s{(?<![\w/])/etc/foxgov/}{$etc/}g;
-$text =~ s{(?<![\w/])/var/lib/foxgov/}{$lib/}g;
-$text =~ s{(?<![\w/])/var/log/foxgov/}{$log/}g;
-$text =~ s{(foxgov_redis\s+)\S+}{$1 . $redis->addr}e;
-$text =~ s{schema=(?!/)}{schema=$top/conf/}g;
-my $n = 0;
-$text =~ s{^(\s*listen\s+)127\.0\.0\.1:\d+}
-          {$1 . '127.0.0.1:' . $t->port(8080 + $n++)}gme;
-$text =~ s{^(\s*server\s+)[a-z0-9.-]+:\d+;}
-          {$1 . '127.0.0.1:' . $t->port(9000 + $n++) . ';'}gme;
-my $paths = join '', map { "    ${_}_temp_path $d/${_}_temp;\n" }
-    qw(client_body proxy fastcgi uwsgi scgi);
-$text =~ s#^http \{\n#http {\n$paths#m;
+my $text = move_conf($conf,
+    paths     => { '/etc/foxgov'     => $etc,
+                   '/var/lib/foxgov' => $lib,
+                   '/var/log/foxgov' => $log },
+    module    => $module,
+    harness   => $t,
+    redis     => $redis->addr,
+    schemas   => "$top/conf",
+    listen    => [ $t->port(8080), $t->port(8081) ],
+    upstreams => sub { $t->port(9000 + $_[0]) });
+is_deeply([ paths_left($text, $top, $d, $module) ], [],
+          'no system path left in the moved conf/nginx.conf');
 for my $c ($text =~ m{file=\Q$etc\E/credentials/([^\s;]+)}g) {
     spew("$etc/credentials/$c", "dummy-secret-for-$c\n");
     chmod 0600, "$etc/credentials/$c";
@@ -243,8 +239,8 @@ SKIP: {
         or diag($said);
 }
 
-(my $mapped = $lr) =~ s{/var/log/foxgov/}{$log/}g;
-$mapped =~ s{\Q$pidfile\E}{$d/nginx.pid}g;
+my $mapped = map_paths($lr, { '/var/log/foxgov' => $log,
+                             $pidfile          => "$d/nginx.pid" });
 spew("$d/logrotate.conf", $mapped);
 
 sub logrotate {

@@ -28,6 +28,7 @@ use POSIX qw(WNOHANG);
 use Test::More;
 use Time::HiRes qw(sleep time);
 
+use FoxGov::Test::ConfExample qw(move_conf paths_left directives);
 use FoxGov::Test::Nginx qw(repo_root module_path nginx_binary
     http_status http_header http_body);
 use FoxGov::Test::Fixtures qw(foxgov_bin run_foxgov);
@@ -160,7 +161,7 @@ spew("$etc/bundle-keys.jwks.json", slurp("$d/keys/bundle.jwks.json"));
 is($rc, 0, 'bundle build itsm-triage, signed') or diag($err);
 
 my $conf = slurp("$top/conf/sidecar/nginx.conf");
-(my $directives = $conf) =~ s/#[^\n]*//g;
+my $directives = directives($conf);
 my @listen = $directives =~ /^\s*listen\s+(\S+?);/mg;
 is(scalar(grep { !/^127\.0\.0\.1:\d+$/ } @listen), 0,
    'the sidecar listens on 127.0.0.1 only: ' . join ' ', @listen);
@@ -194,36 +195,21 @@ if ($> == 0) {
 }
 chmod 0700, "$d/spool";
 
-sub moved {
-    my ($text) = @_;
-    $text =~ s{^load_module \S+;}
-              {load_module $module;\ndaemon off;\nmaster_process on;}m;
-    $text =~ s{^pid \S+;}{pid $d/nginx.pid;}m;
-    $text =~ s{^user \S+;\n}{}m unless $> == 0;
-    $text =~ s{/etc/foxgov/}{$etc/}g;
-    $text =~ s{/var/log/foxgov/}{$d/logs/}g;
-    $text =~ s{/var/lib/foxgov/spool}{$d/spool}g;
-    $text =~ s{(foxgov_redis\s+)\S+}{$1 . $redis->addr}e;
-    $text =~ s{schema=schemas/}{schema=$top/conf/schemas/}g;
+my $moved = move_conf($conf,
+    paths      => { '/etc/foxgov'           => $etc,
+                    '/var/log/foxgov'       => "$d/logs",
+                    '/var/lib/foxgov/spool' => "$d/spool" },
+    module     => $module,
+    harness    => $t,
+    redis      => $redis->addr,
+    schemas    => "$top/conf",
+    listen     => [ $t->port(8080), $t->port(8081) ],
     # the providers are the mock, in plain HTTP
-    $text =~ s{^(\s*server\s+)[a-z0-9.-]+:443;}
-              {$1 . '127.0.0.1:' . $up->port . ';'}gme;
-    $text =~ s{proxy_pass\s+https://}{proxy_pass http://}g;
-    my $n = 0;
-    $text =~ s{^(\s*listen\s+)127\.0\.0\.1:\d+}
-              {$1 . '127.0.0.1:' . $t->port(8080 + $n++)}gme;
-    my $paths = join '', map { "    ${_}_temp_path $d/${_}_temp;\n" }
-        qw(client_body proxy fastcgi uwsgi scgi);
-    $text =~ s#^http \{\n#http {\n$paths#m;
-    return $text;
-}
-
-my $moved = moved($conf);
-(my $moved_directives = $moved) =~ s/#[^\n]*//g;
-# the repository and the test's own directory may be anywhere (/var/tmp)
-$moved_directives =~ s{\Q$_\E}{}g for $top, $d;
-ok($moved_directives !~ m{/etc/foxgov|/var/|/run/|https://},
-   'no system path or TLS upstream left');
+    upstreams  => sub { $up->port },
+    plain_http => 1);
+my @left = (paths_left($moved, $top, $d, $module),
+            directives($moved) =~ m{(https://\S+)}g);
+is_deeply(\@left, [], 'no system path or TLS upstream left');
 $t->write_file('nginx.conf', $moved);
 
 ($rc, $out) = $t->test_config();

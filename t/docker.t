@@ -53,6 +53,7 @@ use POSIX qw(WNOHANG);
 use Test::More;
 use Time::HiRes qw(sleep time);
 
+use FoxGov::Test::ConfExample qw(move_conf map_paths paths_left);
 use FoxGov::Test::Fixtures qw(free_port);
 
 my $top = abs_path("$FindBin::Bin/..");
@@ -1056,6 +1057,10 @@ SKIP: {
 my $R = "$tmp/root";        # the containers' file systems, merged
 make_path($R);
 chmod 0755, $R;
+# the containers' paths a config names, in $R
+my %in_R = map { $_ => "$R$_" }
+    qw(/etc/foxgov /etc/nginx /run/secrets /var/spool/foxgov /var/lib/foxgov
+       /tmp);
 
 my ($rc, $out) = run_cmd({}, 'sh', "$top/docker/gen-secrets", "$R/run/secrets");
 is($rc, 0, 'docker/gen-secrets') or diag($out);
@@ -1143,22 +1148,19 @@ my %port = (gw => free_port(), metrics => free_port(),
 
 sub moved_conf {
     my ($text) = @_;
-    $text =~ s{(?<![\w/.])/(etc/foxgov|etc/nginx|run/secrets|var/spool/foxgov|tmp)(?=[/;\s])}{$R/$1}g;
-    # after the paths: the repository may itself be under /tmp
-    $text =~ s{^load_module \S+;}{load_module $module;}m;
-    $text =~ s{listen 127\.0\.0\.1:8080;}{listen 127.0.0.1:$port{gw};};
-    $text =~ s{listen 9145;}{listen 127.0.0.1:$port{metrics};};
-    $text =~ s{foxgov_redis(\s+)127\.0\.0\.1:6379}{foxgov_redis${1}127.0.0.1:$port{redis}};
-    return $text;
+    return move_conf($text, paths => \%in_R, module => $module,
+                     listen => [ $port{gw}, $port{metrics} ],
+                     redis  => "127.0.0.1:$port{redis}");
 }
 
+# real providers: to a closed loopback port (nothing leaves here); the
+# demo's mocks: to the mock
 sub moved_upstreams {
     my ($text) = @_;
-    # real providers: to a closed loopback port (nothing leaves here);
-    # the demo's mocks: to the mock
-    $text =~ s{^(\s*server\s+)[a-z][a-z0-9.-]*:\d+;}{${1}127.0.0.1:$port{closed};}mg;
-    $text =~ s{^(\s*server\s+)127\.0\.0\.1:8090;}{${1}127.0.0.1:$port{mock};}mg;
-    return $text;
+    return move_conf($text, upstreams => sub {
+        my (undef, $host, $was) = @_;
+        return "$host:$was" eq '127.0.0.1:8090' ? $port{mock} : $port{closed};
+    });
 }
 
 sub nginx_t {
@@ -1168,8 +1170,8 @@ sub nginx_t {
 }
 
 my $nginx_conf = moved_conf(slurp("$top/docker/nginx.conf"));
-unlike($nginx_conf, qr{(?<![\w/.-])/(?:etc/foxgov|run/secrets|var/spool)/},
-       'no path of the image left in the moved nginx.conf');
+is_deeply([ paths_left($nginx_conf, $tmp, $top, $module) ], [],
+          'no path of the image left in the moved nginx.conf');
 spew("$R/etc/nginx/nginx.conf", $nginx_conf);
 
 my $can_nginx = -x $nginx && -f $module && -x $foxgov;
@@ -1379,7 +1381,7 @@ SKIP: {
     my $conf = slurp("$top/docker/foxgov-ledgerd.conf");
     $conf =~ s/^redis\s+\S+$/redis 127.0.0.1:$port{redis}/m;
     $conf =~ s{^(ledger\s+postgresql://[^@]+@)[^/]+}{${1}127.0.0.1:${\ $pg->port}}m;
-    $conf =~ s{(?<![\w/.])/(run/secrets|var/lib/foxgov)/}{$R/$1/}g;
+    $conf = map_paths($conf, \%in_R);
     spew("$tmp/ledgerd.conf", $conf);
     my $uri = ledgerd_option($conf, 'ledger');
 
