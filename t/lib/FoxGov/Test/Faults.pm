@@ -114,6 +114,12 @@ sub _daemonize {
     $t->stop;
     my $conf = $t->read_file('nginx.conf');
     $conf =~ s/^daemon off;/daemon on;/m or die "no daemon off in nginx.conf";
+    # the binary a USR2 starts gets only the variables named with env: the
+    # sanitizers' options (the asan suite's log_path and suppressions) too
+    for my $v (grep { defined $ENV{$_} }
+               qw(ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS)) {
+        $conf = "env $v;\n$conf" unless $conf =~ /^env \Q$v\E;/m;
+    }
     $t->write_file('nginx.conf', $conf);
     unlink "$d/nginx.pid";
     system(nginx_binary(), '-p', "$d/", '-c', "$d/nginx.conf",
