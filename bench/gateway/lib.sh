@@ -233,6 +233,7 @@ start_redis() {
     $1 redis-server --port "$redis_port" --bind 127.0.0.1 \
         --dir "$T/redis" --appendonly yes --appendfsync always --save '' \
         --daemonize no >>"$T/redis.log" 2>&1 &
+    redis_pid=$!        # taskset execs redis-server: the same process
     pids="$pids $!"
 }
 
@@ -293,6 +294,14 @@ cpu_ticks() {   # utime + stime of a process, in clock ticks
     awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
 }
 
+redis_ticks() { # Redis's CPU time (start_redis), 0 before it runs
+    if [ -n "${redis_pid:-}" ] && [ -r "/proc/$redis_pid/stat" ]; then
+        cpu_ticks "$redis_pid"
+    else
+        echo 0
+    fi
+}
+
 steal_ticks() { # time the hypervisor gave the machine's CPUs to others
     awk '$1 == "cpu" { print $9 + 0; exit }' /proc/stat 2>/dev/null || echo 0
 }
@@ -306,6 +315,7 @@ steal_ticks() { # time the hypervisor gave the machine's CPUs to others
 run() {
     w=$(eval echo "\$${1}_worker")
     c0=$(cpu_ticks "$w")
+    r0=$(redis_ticks)
     s0=$(steal_ticks)
     x0=$(xlen)
     out="$T/wrk-$1-$5.txt"
@@ -313,9 +323,11 @@ run() {
         "http://127.0.0.1:$2$path" >"$out" 2>&1 ||
         { cat "$out" >&2; die "wrk failed ($1 $5)"; }
     c1=$(cpu_ticks "$w")
+    r1=$(redis_ticks)
     s1=$(steal_ticks)
     x1=$(xlen)
     awk -v name="$1" -v label="$5" -v cpu=$((c1 - c0)) -v tck="$tck" \
+        -v rcpu=$((r1 - r0)) \
         -v steal=$((s1 - s0)) -v ncpu="$ncpu" -v ev=$((x1 - x0)) '
     function ms(v) {
         if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
@@ -336,7 +348,7 @@ run() {
                label, rps, n, t, bad, err, cpu / tck, \
                (t > 0) ? 100 * steal / tck / t / ncpu : 0, ev
         if (p50 != "") printf " p50_ms=%.3f p99_ms=%.3f", p50, p99
-        printf "\n"
+        printf " redis_cpu_secs=%.2f\n", rcpu / tck
     }' "$out" >>"$results"
     line=$(tail -n 1 "$results")
     case "$line" in
