@@ -118,6 +118,27 @@ fg_record_type_from_name(const char *name)
 
 /* ------------------------------------------------------------- tenants */
 
+unsigned
+fg_stream_slot(const char *tenant, size_t len)
+{
+    uint16_t  crc;
+    size_t    i;
+    int       b;
+
+    crc = 0;
+
+    for (i = 0; i < len; i++) {
+        crc ^= (uint16_t) ((unsigned char) tenant[i] << 8);
+        for (b = 0; b < 8; b++) {
+            crc = (crc & 0x8000) ? (uint16_t) ((crc << 1) ^ 0x1021)
+                                 : (uint16_t) (crc << 1);
+        }
+    }
+
+    return crc & (FG_CLUSTER_SLOTS - 1);
+}
+
+
 int
 fg_tenant_id_valid(const char *s, size_t n)
 {

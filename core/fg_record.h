@@ -49,6 +49,17 @@ typedef enum {
  */
 int fg_tenant_id_valid(const char *s, size_t n);
 
+/*
+ * The Redis Cluster hash slot of a tenant's evidence stream: the stream
+ * key foxgov:ev:{<tenant>} has the tenant id as its hash tag, so this is
+ * the CRC16-CCITT (XMODEM) of the tenant id, modulo 16384, as Redis
+ * hashes keys.  The gateway sends a tenant's records to the master owning
+ * it and foxgov-ledgerd reads them there: both use this one function.
+ */
+#define FG_CLUSTER_SLOTS 16384
+
+unsigned fg_stream_slot(const char *tenant, size_t len);
+
 /* A W3C trace context as records carry it; parent_span_id "" is null. */
 typedef struct {
     char  trace_id[FG_TRACE_ID_LEN + 1];

@@ -298,7 +298,7 @@ ld_redis_add_stream(ld_stream_t **streams, size_t *n, const char *key,
     memset(&grown[*n], 0, sizeof(ld_stream_t));
     memcpy(grown[*n].key, key, len);
     strcpy(grown[*n].tenant, tenant);
-    grown[*n].slot = ld_redis_slot(tenant, strlen(tenant));
+    grown[*n].slot = fg_stream_slot(tenant, strlen(tenant));
     grown[*n].seen = 1;
     strcpy(grown[*n].cursor, "0");
     grown[*n].acked = 1;    /* trimmed once: a daemon before may not have */
@@ -1273,25 +1273,6 @@ ld_redis_trim(ld_redis_t *r, const ld_stream_t *s, int exact,
 
 
 /* ------------------------------------------------------------ cluster */
-
-unsigned
-ld_redis_slot(const char *tenant, size_t len)
-{
-    uint16_t  crc;
-    size_t    i;
-    int       b;
-
-    /* CRC16-CCITT (XMODEM) of the hash tag, as Redis Cluster hashes */
-    crc = 0;
-    for (i = 0; i < len; i++) {
-        crc ^= (uint16_t) ((unsigned char) tenant[i] << 8);
-        for (b = 0; b < 8; b++) {
-            crc = (crc & 0x8000) ? (uint16_t) ((crc << 1) ^ 0x1021)
-                                 : (uint16_t) (crc << 1);
-        }
-    }
-    return crc & (LD_CLUSTER_SLOTS - 1);
-}
 
 
 /* An IPv4 or IPv6 address as text, bounded; 1 when it is one. */

@@ -29,7 +29,7 @@
 /* cluster mode: a tenant's dead letters, in its stream's hash slot */
 #define LD_DLQ_PREFIX       "foxgov:dlq:{"
 #define LD_DLQ_KEY_MAX      (sizeof(LD_DLQ_PREFIX) + FG_TENANT_ID_MAX + 1)
-#define LD_CLUSTER_SLOTS    16384
+#define LD_CLUSTER_SLOTS    FG_CLUSTER_SLOTS
 #define LD_CLUSTER_NODES    64          /* masters known at most */
 #define LD_HOST_MAX         64
 #define LD_ID_MAX           48          /* "<ms>-<seq>" of a stream entry */
@@ -107,8 +107,6 @@ void ld_redis_close(ld_redis_t *r);
 int ld_redis_cluster_masters(ld_redis_t *r, ld_addr_t *out, size_t max,
     size_t *n, fg_error_t *err);
 
-/* The hash slot of a tenant's keys (CRC16 of the tag {<tenant>}). */
-unsigned ld_redis_slot(const char *tenant, size_t len);
 
 /*
  * The tenant streams there are now into *streams (n entries, realloc'd;

@@ -58,7 +58,7 @@
 #include <hiredis/async.h>
 
 
-#define NGX_HTTP_FOXGOV_CLUSTER_SLOTS       16384
+#define NGX_HTTP_FOXGOV_CLUSTER_SLOTS       FG_CLUSTER_SLOTS
 #define NGX_HTTP_FOXGOV_CLUSTER_NODES       64
 #define NGX_HTTP_FOXGOV_CLUSTER_REDIRECTS   5
 #define NGX_HTTP_FOXGOV_CLUSTER_REFRESH     100         /* ms apart */
@@ -216,29 +216,6 @@ static void ngx_http_foxgov_node_unconfirmed(ngx_http_foxgov_node_t *n);
 
 
 /* ============================================================ slots */
-
-/* CRC16-CCITT (XMODEM), as Redis Cluster hashes keys. */
-static ngx_uint_t
-ngx_http_foxgov_cluster_slot(const char *tag, size_t len)
-{
-    uint16_t    crc;
-    size_t      i;
-    ngx_uint_t  b;
-
-    crc = 0;
-
-    for (i = 0; i < len; i++) {
-        crc ^= (uint16_t) ((u_char) tag[i] << 8);
-        for (b = 0; b < 8; b++) {
-            crc = (crc & 0x8000) ? (uint16_t) ((crc << 1) ^ 0x1021)
-                                 : (uint16_t) (crc << 1);
-        }
-    }
-
-    /* the key is foxgov:ev:{<tenant>}: its hash tag is the tenant id */
-    return crc & (NGX_HTTP_FOXGOV_CLUSTER_SLOTS - 1);
-}
-
 
 static ngx_http_foxgov_node_t *
 ngx_http_foxgov_cluster_owner(ngx_http_foxgov_cluster_t *cl, ngx_uint_t slot)
@@ -1015,7 +992,7 @@ ngx_http_foxgov_cluster_copy(ngx_log_t *log, fg_record_type_t type,
     s->hash[FG_SHA256_HEX_LEN] = '\0';
     s->len = len;
     ngx_memcpy(s->record, rec, len);
-    s->slot = ngx_http_foxgov_cluster_slot(tenant, tenant_len);
+    s->slot = fg_stream_slot(tenant, tenant_len);
 
     return s;
 }
@@ -1594,7 +1571,7 @@ ngx_http_foxgov_cluster_spool_put(ngx_http_foxgov_cluster_t *cl,
         return NGX_ERROR;
     }
 
-    cl->spooled[ngx_http_foxgov_cluster_slot(tenant, tenant_len)]++;
+    cl->spooled[fg_stream_slot(tenant, tenant_len)]++;
     cl->pending++;
 
     ngx_http_foxgov_metrics_add(NGX_HTTP_FOXGOV_METRIC_SPOOLED);
@@ -1732,7 +1709,7 @@ ngx_http_foxgov_cluster_drain_batch(ngx_http_foxgov_cluster_t *cl)
             continue;                   /* in Redis already */
         }
 
-        slot = ngx_http_foxgov_cluster_slot(e.tenant, e.tenant_len);
+        slot = fg_stream_slot(e.tenant, e.tenant_len);
         n = ngx_http_foxgov_cluster_owner(cl, slot);
 
         if (ngx_http_foxgov_cluster_blocked(cl, slot)
@@ -1887,7 +1864,7 @@ ngx_http_foxgov_cluster_send(ngx_log_t *log, fg_record_type_t type,
         return NGX_ERROR;
     }
 
-    slot = ngx_http_foxgov_cluster_slot((char *) tenant->data, tenant->len);
+    slot = fg_stream_slot((char *) tenant->data, tenant->len);
     n = ngx_http_foxgov_cluster_owner(cl, slot);
 
     s = NULL;
@@ -1957,7 +1934,7 @@ ngx_http_foxgov_cluster_count(ngx_http_foxgov_cluster_t *cl)
     fg_spool_rewind(cl->spool);
 
     while ((rc = fg_spool_next(cl->spool, &e, &err)) == FG_OK) {
-        cl->spooled[ngx_http_foxgov_cluster_slot(e.tenant, e.tenant_len)]++;
+        cl->spooled[fg_stream_slot(e.tenant, e.tenant_len)]++;
         cl->pending++;
     }
 

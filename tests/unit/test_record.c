@@ -554,6 +554,20 @@ test_ids(void **state)
 
 
 /* one tenant check for records, stream keys, paths and tokens */
+/* Redis Cluster's own figures (CLUSTER KEYSLOT) for the stream keys */
+static void
+test_stream_slot(void **state)
+{
+    (void) state;
+
+    /* CRC16-XMODEM("123456789") is 0x31C3, the reference check value */
+    assert_int_equal(fg_stream_slot("123456789", 9), 0x31C3 & 16383);
+    assert_int_equal(fg_stream_slot("foo", 3), 12182);  /* KEYSLOT foo */
+    assert_int_equal(fg_stream_slot("", 0), 0);
+    assert_true(fg_stream_slot("acme", 4) < FG_CLUSTER_SLOTS);
+}
+
+
 static void
 test_tenant_ids(void **state)
 {
@@ -775,6 +789,7 @@ main(void)
         cmocka_unit_test(test_validate_by_record_type),
         cmocka_unit_test(test_parse_refusals),
         cmocka_unit_test(test_ids),
+        cmocka_unit_test(test_stream_slot),
         cmocka_unit_test(test_tenant_ids),
         cmocka_unit_test(test_time_format),
         cmocka_unit_test(test_writer),
