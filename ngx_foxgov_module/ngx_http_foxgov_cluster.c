@@ -82,8 +82,7 @@ typedef struct {
     char                           ip[NGX_INET_ADDRSTRLEN + 1];
     in_port_t                      port;
 
-    redisAsyncContext             *ac;
-    ngx_connection_t              *c;
+    ngx_http_foxgov_hiredis_t      h;           /* the connection */
     ngx_uint_t                     ready;       /* up, AUTH answered */
     ngx_uint_t                     setup;       /* AUTH waiting */
     ngx_uint_t                     waiting;     /* replies waited for */
@@ -277,107 +276,6 @@ ngx_http_foxgov_cluster_metrics(ngx_http_foxgov_cluster_t *cl)
 }
 
 
-/* ================================================= the hiredis adapter */
-
-static void
-ngx_http_foxgov_node_event(ngx_event_t *ev)
-{
-    ngx_connection_t        *c = ev->data;
-    ngx_http_foxgov_node_t  *n = c->data;
-
-    if (n->ac == NULL) {
-        return;
-    }
-
-    if (ev->write) {
-        redisAsyncHandleWrite(n->ac);
-    } else {
-        redisAsyncHandleRead(n->ac);
-    }
-}
-
-
-static void
-ngx_http_foxgov_node_add(ngx_event_t *ev, ngx_int_t event)
-{
-    if (!ev->active) {
-        /* level-triggered: hiredis reads and writes once per call */
-        (void) ngx_add_event(ev, event, NGX_LEVEL_EVENT);
-    }
-}
-
-
-static void
-ngx_http_foxgov_node_del(ngx_event_t *ev, ngx_int_t event)
-{
-    if (ev->active) {
-        (void) ngx_del_event(ev, event, 0);
-    }
-}
-
-
-static void
-ngx_http_foxgov_node_add_read(void *data)
-{
-    ngx_http_foxgov_node_t  *n = data;
-
-    ngx_http_foxgov_node_add(n->c->read, NGX_READ_EVENT);
-}
-
-
-static void
-ngx_http_foxgov_node_del_read(void *data)
-{
-    ngx_http_foxgov_node_t  *n = data;
-
-    ngx_http_foxgov_node_del(n->c->read, NGX_READ_EVENT);
-}
-
-
-static void
-ngx_http_foxgov_node_add_write(void *data)
-{
-    ngx_http_foxgov_node_t  *n = data;
-
-    ngx_http_foxgov_node_add(n->c->write, NGX_WRITE_EVENT);
-}
-
-
-static void
-ngx_http_foxgov_node_del_write(void *data)
-{
-    ngx_http_foxgov_node_t  *n = data;
-
-    ngx_http_foxgov_node_del(n->c->write, NGX_WRITE_EVENT);
-}
-
-
-/* hiredis is done with the context: its fd is closed by hiredis, not us */
-static void
-ngx_http_foxgov_node_cleanup(void *data)
-{
-    ngx_http_foxgov_node_t  *n = data;
-
-    if (n->c == NULL) {
-        return;
-    }
-
-    ngx_http_foxgov_node_del(n->c->read, NGX_READ_EVENT);
-    ngx_http_foxgov_node_del(n->c->write, NGX_WRITE_EVENT);
-
-    if (n->c->read->posted) {
-        ngx_delete_posted_event(n->c->read);
-    }
-    if (n->c->write->posted) {
-        ngx_delete_posted_event(n->c->write);
-    }
-
-    ngx_free_connection(n->c);      /* reads c->fd: clear it afterwards */
-    n->c->fd = (ngx_socket_t) -1;
-    n->c = NULL;
-}
-
-
 /* ======================================================= connections */
 
 static void
@@ -453,7 +351,7 @@ static void
 ngx_http_foxgov_node_on_setup(redisAsyncContext *ac, void *r, void *data)
 {
     redisReply              *reply = r;
-    ngx_http_foxgov_node_t  *n = ac->ev.data;
+    ngx_http_foxgov_node_t  *n = ac->data;
 
     (void) data;
 
@@ -481,7 +379,7 @@ ngx_http_foxgov_node_on_setup(redisAsyncContext *ac, void *r, void *data)
 static void
 ngx_http_foxgov_node_on_connect(const redisAsyncContext *ac, int status)
 {
-    ngx_http_foxgov_node_t  *n = ac->ev.data;
+    ngx_http_foxgov_node_t  *n = ac->data;
     const char              *argv[2];
     size_t                   argvlen[2];
 
@@ -495,7 +393,7 @@ ngx_http_foxgov_node_on_connect(const redisAsyncContext *ac, int status)
                       "foxgov: redis cluster node %s:%d: cannot connect: %s",
                       n->ip, (int) n->port,
                       ac->errstr[0] ? ac->errstr : "error");
-        n->ac = NULL;
+        n->h.ac = NULL;
         n->ready = 0;
         ngx_http_foxgov_node_schedule(n);
         ngx_http_foxgov_cluster_refresh_soon(n->cl);
@@ -512,7 +410,7 @@ ngx_http_foxgov_node_on_connect(const redisAsyncContext *ac, int status)
     argvlen[0] = 4;
     argv[1] = (char *) n->cl->conf->password.data;
     argvlen[1] = n->cl->conf->password.len;
-    (void) redisAsyncCommandArgv(n->ac, ngx_http_foxgov_node_on_setup, NULL,
+    (void) redisAsyncCommandArgv(n->h.ac, ngx_http_foxgov_node_on_setup, NULL,
                                  2, argv, argvlen);
 
     ngx_add_timer(&n->timeout, n->cl->conf->timeout);
@@ -522,7 +420,7 @@ ngx_http_foxgov_node_on_connect(const redisAsyncContext *ac, int status)
 static void
 ngx_http_foxgov_node_on_disconnect(const redisAsyncContext *ac, int status)
 {
-    ngx_http_foxgov_node_t  *n = ac->ev.data;
+    ngx_http_foxgov_node_t  *n = ac->data;
 
     if (status != REDIS_OK) {
         ngx_log_error(NGX_LOG_WARN, n->cl->log, 0,
@@ -531,7 +429,7 @@ ngx_http_foxgov_node_on_disconnect(const redisAsyncContext *ac, int status)
                       ac->errstr[0] ? ac->errstr : "closed");
     }
 
-    n->ac = NULL;
+    n->h.ac = NULL;
     n->ready = 0;
     n->setup = 0;
     n->waiting = 0;
@@ -552,9 +450,8 @@ static void
 ngx_http_foxgov_node_connect(ngx_http_foxgov_node_t *n)
 {
     redisAsyncContext  *ac;
-    ngx_connection_t   *c;
 
-    if (n->ac != NULL || n->cl->exiting) {
+    if (n->h.ac != NULL || n->cl->exiting) {
         return;
     }
 
@@ -572,36 +469,17 @@ ngx_http_foxgov_node_connect(ngx_http_foxgov_node_t *n)
         return;
     }
 
-    c = ngx_get_connection(ac->c.fd, n->cl->log);
-    if (c == NULL) {
+    if (ngx_http_foxgov_hiredis_attach(&n->h, ac, n, n->cl->log) != NGX_OK) {
         redisAsyncFree(ac);
         ngx_http_foxgov_node_schedule(n);
         return;
     }
 
-    c->data = n;
-    c->read->handler = ngx_http_foxgov_node_event;
-    c->write->handler = ngx_http_foxgov_node_event;
-    c->read->log = n->cl->log;
-    c->write->log = n->cl->log;
-
-    n->c = c;
-    n->ac = ac;
     n->waiting = 0;
-
-    ac->ev.data = n;
-    ac->ev.addRead = ngx_http_foxgov_node_add_read;
-    ac->ev.delRead = ngx_http_foxgov_node_del_read;
-    ac->ev.addWrite = ngx_http_foxgov_node_add_write;
-    ac->ev.delWrite = ngx_http_foxgov_node_del_write;
-    ac->ev.cleanup = ngx_http_foxgov_node_cleanup;
 
     (void) redisAsyncSetConnectCallback(ac, ngx_http_foxgov_node_on_connect);
     (void) redisAsyncSetDisconnectCallback(ac,
                                       ngx_http_foxgov_node_on_disconnect);
-
-    /* the connect completes when the socket is writable */
-    ngx_http_foxgov_node_add_write(n);
 
     ngx_add_timer(&n->timeout, n->cl->conf->connect_timeout);
 }
@@ -613,7 +491,7 @@ ngx_http_foxgov_node_drop(ngx_http_foxgov_node_t *n, const char *why)
 {
     redisAsyncContext  *ac;
 
-    ac = n->ac;
+    ac = n->h.ac;
     if (ac == NULL) {
         return;
     }
@@ -627,7 +505,7 @@ ngx_http_foxgov_node_drop(ngx_http_foxgov_node_t *n, const char *why)
     n->setup = 0;
     redisAsyncFree(ac);
 
-    n->ac = NULL;
+    n->h.ac = NULL;
     n->waiting = 0;
     ngx_http_foxgov_node_unconfirmed(n);
 
@@ -783,7 +661,7 @@ static void
 ngx_http_foxgov_cluster_on_slots(redisAsyncContext *ac, void *r, void *data)
 {
     redisReply                 *reply = r;
-    ngx_http_foxgov_node_t     *n = ac->ev.data;
+    ngx_http_foxgov_node_t     *n = ac->data;
     ngx_http_foxgov_cluster_t  *cl = n->cl;
     ngx_uint_t                  i, s, mapped;
 
@@ -832,7 +710,7 @@ ngx_http_foxgov_cluster_on_slots(redisAsyncContext *ac, void *r, void *data)
         cl->mapped = mapped;
 
         for (i = 0; i < cl->nnodes; i++) {
-            if (cl->nodes[i].slots > 0 && cl->nodes[i].ac == NULL
+            if (cl->nodes[i].slots > 0 && cl->nodes[i].h.ac == NULL
                 && !cl->nodes[i].reconnect.timer_set)
             {
                 ngx_http_foxgov_node_connect(&cl->nodes[i]);
@@ -871,11 +749,11 @@ ngx_http_foxgov_cluster_refresh_handler(ngx_event_t *ev)
     for (i = 0; i < cl->nnodes; i++) {
         n = &cl->nodes[(cl->rr + i) % cl->nnodes];
 
-        if (!n->ready || n->ac == NULL) {
+        if (!n->ready || n->h.ac == NULL) {
             continue;
         }
 
-        if (redisAsyncCommand(n->ac, ngx_http_foxgov_cluster_on_slots, NULL,
+        if (redisAsyncCommand(n->h.ac, ngx_http_foxgov_cluster_on_slots, NULL,
                               "CLUSTER SLOTS")
             != REDIS_OK)
         {
@@ -913,12 +791,12 @@ ngx_http_foxgov_cluster_xadd(ngx_http_foxgov_node_t *n,
     size_t       argvlen[11];
     const char  *name;
 
-    if (!n->ready || n->ac == NULL) {
+    if (!n->ready || n->h.ac == NULL) {
         return NGX_ERROR;
     }
 
     if (asking
-        && redisAsyncCommand(n->ac, NULL, NULL, "ASKING") != REDIS_OK)
+        && redisAsyncCommand(n->h.ac, NULL, NULL, "ASKING") != REDIS_OK)
     {
         return NGX_ERROR;
     }
@@ -941,7 +819,7 @@ ngx_http_foxgov_cluster_xadd(ngx_http_foxgov_node_t *n,
     p = ngx_snprintf(obs, sizeof(obs), "{\"gateway_pid\":%P}", ngx_pid);
     argv[10] = (char *) obs;    argvlen[10] = (size_t) (p - obs);
 
-    if (redisAsyncCommandArgv(n->ac,
+    if (redisAsyncCommandArgv(n->h.ac,
                               n->cl->conf->replicas
                               ? ngx_http_foxgov_cluster_on_xadd
                               : ngx_http_foxgov_cluster_on_reply,
@@ -1150,8 +1028,7 @@ ngx_http_foxgov_cluster_behind(ngx_http_foxgov_cluster_t *cl,
 {
     size_t  unwritten;
 
-    unwritten = (n->ac != NULL && n->ac->c.obuf != NULL)
-                ? sdslen(n->ac->c.obuf) : 0;
+    unwritten = ngx_http_foxgov_hiredis_unwritten(&n->h);
 
     if (unwritten < cl->conf->backlog) {
         n->behind = 0;
@@ -1180,7 +1057,7 @@ static ngx_uint_t
 ngx_http_foxgov_cluster_direct(ngx_http_foxgov_cluster_t *cl,
     ngx_http_foxgov_node_t *n, ngx_uint_t slot)
 {
-    return n != NULL && n->ready && n->ac != NULL && !cl->exiting
+    return n != NULL && n->ready && n->h.ac != NULL && !cl->exiting
            && !ngx_http_foxgov_cluster_behind(cl, n)
            && cl->spooled[slot] == 0
            && (cl->inflight[slot] == 0
@@ -1191,7 +1068,7 @@ ngx_http_foxgov_cluster_direct(ngx_http_foxgov_cluster_t *cl,
 static void
 ngx_http_foxgov_cluster_on_reply(redisAsyncContext *ac, void *r, void *data)
 {
-    ngx_http_foxgov_node_t  *n = ac->ev.data;
+    ngx_http_foxgov_node_t  *n = ac->data;
 
     if (n->waiting > 0) {
         n->waiting--;
@@ -1215,7 +1092,7 @@ ngx_http_foxgov_cluster_on_xadd(redisAsyncContext *ac, void *r, void *data)
 {
     redisReply               *reply = r;
     ngx_http_foxgov_csent_t  *s = data;
-    ngx_http_foxgov_node_t   *n = ac->ev.data;
+    ngx_http_foxgov_node_t   *n = ac->data;
     redisReply                err;
 
     if (n->waiting > 0) {
@@ -1299,7 +1176,7 @@ ngx_http_foxgov_cluster_on_wait(redisAsyncContext *ac, void *r, void *data)
 {
     redisReply                 *reply = r;
     ngx_http_foxgov_csent_t    *s, *next;
-    ngx_http_foxgov_node_t     *n = ac->ev.data;
+    ngx_http_foxgov_node_t     *n = ac->data;
     ngx_http_foxgov_cluster_t  *cl = n->cl;
     ngx_uint_t                  confirmed;
 
@@ -1388,8 +1265,8 @@ ngx_http_foxgov_cluster_confirm(ngx_event_t *ev)
     argv[1] = (char *) num;    argvlen[1] = (size_t) (np - num);
     argv[2] = (char *) ms;     argvlen[2] = (size_t) (mp - ms);
 
-    covered = n->ac != NULL && !cl->exiting
-              && redisAsyncCommandArgv(n->ac, ngx_http_foxgov_cluster_on_wait,
+    covered = n->h.ac != NULL && !cl->exiting
+              && redisAsyncCommandArgv(n->h.ac, ngx_http_foxgov_cluster_on_wait,
                                        list, 3, argv, argvlen)
                  == REDIS_OK;
 
@@ -1450,7 +1327,7 @@ ngx_http_foxgov_cluster_answer(ngx_http_foxgov_node_t *n,
             ngx_http_foxgov_cluster_refresh_soon(cl);
         }
 
-        if (to->ac == NULL && !to->reconnect.timer_set) {
+        if (to->h.ac == NULL && !to->reconnect.timer_set) {
             ngx_http_foxgov_node_connect(to);
         }
 
@@ -1713,7 +1590,7 @@ ngx_http_foxgov_cluster_drain_batch(ngx_http_foxgov_cluster_t *cl)
         n = ngx_http_foxgov_cluster_owner(cl, slot);
 
         if (ngx_http_foxgov_cluster_blocked(cl, slot)
-            || n == NULL || !n->ready || n->ac == NULL
+            || n == NULL || !n->ready || n->h.ac == NULL
             || ngx_http_foxgov_cluster_behind(cl, n)
             || cl->inflight[slot] > 0)
         {
@@ -1917,7 +1794,7 @@ ngx_http_foxgov_cluster_send(ngx_log_t *log, fg_record_type_t type,
      * next moment.  A failed write calls back (the record goes to the
      * spool) and may end the context.
      */
-    redisAsyncHandleWrite(n->ac);
+    ngx_http_foxgov_hiredis_write(&n->h);
 
     return NGX_OK;
 }
@@ -2112,12 +1989,12 @@ ngx_http_foxgov_cluster_stop(ngx_cycle_t *cycle)
     cl->exiting = 1;
 
     for (i = 0; i < cl->nnodes; i++) {
-        ac = cl->nodes[i].ac;
+        ac = cl->nodes[i].h.ac;
         if (ac != NULL) {
             /* what is waited for is spooled, for the next worker */
             cl->nodes[i].ready = 0;
             redisAsyncFree(ac);
-            cl->nodes[i].ac = NULL;
+            cl->nodes[i].h.ac = NULL;
         }
     }
 

@@ -567,6 +567,26 @@ ngx_int_t ngx_http_foxgov_spool_hold(ngx_log_t *log, fg_spool_t *spool,
 uint64_t ngx_http_foxgov_spool_used(fg_spool_t *spool);
 
 /*
+ * hiredis's async context on nginx's event loop (hiredis.c), one per
+ * connection of either transport.  attach() wraps ac's fd in a connection
+ * and sets its callbacks; ac->data is the transport's owner.  send, when
+ * set, is posted to write what is queued at the end of the loop's turn
+ * instead of a write event per command.  write() writes what is queued
+ * now; unwritten() is what hiredis holds that the socket has not taken.
+ */
+typedef struct {
+    struct redisAsyncContext   *ac;
+    ngx_connection_t           *c;
+    ngx_event_t                *send;       /* or NULL */
+    ngx_uint_t                  writing;    /* in a write of ours */
+} ngx_http_foxgov_hiredis_t;
+
+ngx_int_t ngx_http_foxgov_hiredis_attach(ngx_http_foxgov_hiredis_t *h,
+    struct redisAsyncContext *ac, void *owner, ngx_log_t *log);
+void ngx_http_foxgov_hiredis_write(ngx_http_foxgov_hiredis_t *h);
+size_t ngx_http_foxgov_hiredis_unwritten(ngx_http_foxgov_hiredis_t *h);
+
+/*
  * The cluster form of foxgov_redis (cluster.c): the same guarantees, per
  * hash slot.  waiting() names the strict call emitting now (or NULL).
  */

@@ -93,8 +93,7 @@ typedef struct {
     ngx_http_foxgov_redis_conf_t  *conf;
     ngx_log_t                     *log;
 
-    redisAsyncContext             *ac;
-    ngx_connection_t              *c;
+    ngx_http_foxgov_hiredis_t      h;           /* the connection */
     ngx_uint_t                     connected;
     ngx_uint_t                     exiting;
 
@@ -106,7 +105,6 @@ typedef struct {
     ngx_event_t                    send;        /* write what is queued */
     ngx_connection_t               dummy;       /* the timers' data */
 
-    ngx_uint_t                     writing;     /* in a write of ours */
     ngx_uint_t                     batch;       /* records wait for _flush */
 
     u_char                         obs[32];     /* the "o" field */
@@ -140,7 +138,6 @@ static void ngx_http_foxgov_redis_connect(ngx_http_foxgov_transport_t *t);
 static void ngx_http_foxgov_redis_drop(ngx_http_foxgov_transport_t *t,
     const char *why);
 static void ngx_http_foxgov_redis_drain(ngx_http_foxgov_transport_t *t);
-static size_t ngx_http_foxgov_redis_unwritten(ngx_http_foxgov_transport_t *t);
 static void ngx_http_foxgov_redis_retry(ngx_http_foxgov_transport_t *t);
 static void ngx_http_foxgov_redis_ready(ngx_http_foxgov_transport_t *t);
 static u_char *ngx_http_foxgov_redis_format(ngx_http_foxgov_transport_t *t,
@@ -441,127 +438,6 @@ ngx_http_foxgov_spool_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
-/* ====================================================== the adapter */
-
-static void
-ngx_http_foxgov_redis_event(ngx_event_t *ev)
-{
-    ngx_connection_t             *c = ev->data;
-    ngx_http_foxgov_transport_t  *t = c->data;
-
-    if (t->ac == NULL) {
-        return;
-    }
-
-    if (ev->write) {
-        t->writing = 1;
-        redisAsyncHandleWrite(t->ac);
-        t->writing = 0;
-    } else {
-        redisAsyncHandleRead(t->ac);
-    }
-}
-
-
-static void
-ngx_http_foxgov_redis_add(ngx_event_t *ev, ngx_int_t event)
-{
-    if (!ev->active) {
-        /* level-triggered: hiredis reads and writes once per call */
-        (void) ngx_add_event(ev, event, NGX_LEVEL_EVENT);
-    }
-}
-
-
-static void
-ngx_http_foxgov_redis_del(ngx_event_t *ev, ngx_int_t event)
-{
-    if (ev->active) {
-        (void) ngx_del_event(ev, event, 0);
-    }
-}
-
-
-static void
-ngx_http_foxgov_redis_add_read(void *data)
-{
-    ngx_http_foxgov_transport_t  *t = data;
-
-    ngx_http_foxgov_redis_add(t->c->read, NGX_READ_EVENT);
-}
-
-
-static void
-ngx_http_foxgov_redis_del_read(void *data)
-{
-    ngx_http_foxgov_transport_t  *t = data;
-
-    ngx_http_foxgov_redis_del(t->c->read, NGX_READ_EVENT);
-}
-
-
-/*
- * hiredis asks for a write event whenever a command is queued.  While
- * connecting, and when a write of ours left bytes (the socket is full), it
- * gets one; otherwise what is queued is written by
- * ngx_http_foxgov_redis_flush(), or at the end of this turn of the event
- * loop (t->send, posted), with no event added and removed per command.
- */
-static void
-ngx_http_foxgov_redis_add_write(void *data)
-{
-    ngx_http_foxgov_transport_t  *t = data;
-
-    if (t->writing || t->ac == NULL || !(t->ac->c.flags & REDIS_CONNECTED)) {
-        ngx_http_foxgov_redis_add(t->c->write, NGX_WRITE_EVENT);
-        return;
-    }
-
-    if (!t->send.posted) {
-        ngx_post_event(&t->send, &ngx_posted_events);
-    }
-}
-
-
-static void
-ngx_http_foxgov_redis_del_write(void *data)
-{
-    ngx_http_foxgov_transport_t  *t = data;
-
-    ngx_http_foxgov_redis_del(t->c->write, NGX_WRITE_EVENT);
-}
-
-
-/* hiredis is done with the context: its fd is closed by hiredis, not us */
-static void
-ngx_http_foxgov_redis_cleanup(void *data)
-{
-    ngx_http_foxgov_transport_t  *t = data;
-
-    if (t->c == NULL) {
-        return;
-    }
-
-    ngx_http_foxgov_redis_del(t->c->read, NGX_READ_EVENT);
-    ngx_http_foxgov_redis_del(t->c->write, NGX_WRITE_EVENT);
-
-    /* a posted event of this connection must not run once it is free */
-    if (t->c->read->posted) {
-        ngx_delete_posted_event(t->c->read);
-    }
-    if (t->c->write->posted) {
-        ngx_delete_posted_event(t->c->write);
-    }
-    if (t->send.posted) {
-        ngx_delete_posted_event(&t->send);
-    }
-
-    ngx_free_connection(t->c);      /* reads c->fd: clear it afterwards */
-    t->c->fd = (ngx_socket_t) -1;
-    t->c = NULL;
-}
-
-
 /* ====================================================== connection */
 
 /* Bytes of records in the spool (what the spool_bytes gauge shows). */
@@ -605,7 +481,7 @@ static void
 ngx_http_foxgov_redis_on_setup(redisAsyncContext *ac, void *r, void *data)
 {
     redisReply                   *reply = r;
-    ngx_http_foxgov_transport_t  *t = ac->ev.data;
+    ngx_http_foxgov_transport_t  *t = ac->data;
 
     if (reply == NULL) {
         return;                         /* the connection went */
@@ -645,7 +521,7 @@ ngx_http_foxgov_redis_setup(ngx_http_foxgov_transport_t *t)
         argvlen[0] = 4;
         argv[1] = (char *) t->conf->password.data;
         argvlen[1] = t->conf->password.len;
-        (void) redisAsyncCommandArgv(t->ac, ngx_http_foxgov_redis_on_setup,
+        (void) redisAsyncCommandArgv(t->h.ac, ngx_http_foxgov_redis_on_setup,
                                      "AUTH", 2, argv, argvlen);
     }
 
@@ -656,7 +532,7 @@ ngx_http_foxgov_redis_setup(ngx_http_foxgov_transport_t *t)
         argvlen[0] = 6;
         argv[1] = (char *) db;
         argvlen[1] = (size_t) (p - db);
-        (void) redisAsyncCommandArgv(t->ac, ngx_http_foxgov_redis_on_setup,
+        (void) redisAsyncCommandArgv(t->h.ac, ngx_http_foxgov_redis_on_setup,
                                      "SELECT", 2, argv, argvlen);
     }
 }
@@ -665,7 +541,7 @@ ngx_http_foxgov_redis_setup(ngx_http_foxgov_transport_t *t)
 static void
 ngx_http_foxgov_redis_on_connect(const redisAsyncContext *ac, int status)
 {
-    ngx_http_foxgov_transport_t  *t = ac->ev.data;
+    ngx_http_foxgov_transport_t  *t = ac->data;
 
     if (t->timeout.timer_set) {
         ngx_del_timer(&t->timeout);
@@ -676,7 +552,7 @@ ngx_http_foxgov_redis_on_connect(const redisAsyncContext *ac, int status)
         ngx_log_error(NGX_LOG_WARN, t->log, 0,
                       "foxgov: redis: cannot connect: %s",
                       ac->errstr[0] ? ac->errstr : "error");
-        t->ac = NULL;
+        t->h.ac = NULL;
         t->connected = 0;
         ngx_http_foxgov_redis_schedule(t);
         return;
@@ -715,7 +591,7 @@ ngx_http_foxgov_redis_ready(ngx_http_foxgov_transport_t *t)
 static void
 ngx_http_foxgov_redis_on_disconnect(const redisAsyncContext *ac, int status)
 {
-    ngx_http_foxgov_transport_t  *t = ac->ev.data;
+    ngx_http_foxgov_transport_t  *t = ac->data;
 
     if (status != REDIS_OK) {
         ngx_log_error(NGX_LOG_WARN, t->log, 0,
@@ -723,7 +599,7 @@ ngx_http_foxgov_redis_on_disconnect(const redisAsyncContext *ac, int status)
                       ac->errstr[0] ? ac->errstr : "closed");
     }
 
-    t->ac = NULL;
+    t->h.ac = NULL;
     t->connected = 0;
     t->setup = 0;
 
@@ -739,9 +615,8 @@ static void
 ngx_http_foxgov_redis_connect(ngx_http_foxgov_transport_t *t)
 {
     redisAsyncContext  *ac;
-    ngx_connection_t   *c;
 
-    if (t->ac != NULL || t->exiting) {
+    if (t->h.ac != NULL || t->exiting) {
         return;
     }
 
@@ -762,36 +637,16 @@ ngx_http_foxgov_redis_connect(ngx_http_foxgov_transport_t *t)
         return;
     }
 
-    c = ngx_get_connection(ac->c.fd, t->log);
-    if (c == NULL) {
+    if (ngx_http_foxgov_hiredis_attach(&t->h, ac, t, t->log) != NGX_OK) {
         redisAsyncFree(ac);
         ngx_http_foxgov_redis_schedule(t);
         return;
     }
 
-    c->data = t;
-    c->read->handler = ngx_http_foxgov_redis_event;
-    c->write->handler = ngx_http_foxgov_redis_event;
-    c->read->log = t->log;
-    c->write->log = t->log;
-
-    t->c = c;
-    t->ac = ac;
-
-    ac->ev.data = t;
-    ac->ev.addRead = ngx_http_foxgov_redis_add_read;
-    ac->ev.delRead = ngx_http_foxgov_redis_del_read;
-    ac->ev.addWrite = ngx_http_foxgov_redis_add_write;
-    ac->ev.delWrite = ngx_http_foxgov_redis_del_write;
-    ac->ev.cleanup = ngx_http_foxgov_redis_cleanup;
-
     (void) redisAsyncSetConnectCallback(ac,
                                         ngx_http_foxgov_redis_on_connect);
     (void) redisAsyncSetDisconnectCallback(ac,
                                         ngx_http_foxgov_redis_on_disconnect);
-
-    /* the connect completes when the socket is writable */
-    ngx_http_foxgov_redis_add_write(t);
 
     ngx_add_timer(&t->timeout, t->conf->connect_timeout);
 }
@@ -803,7 +658,7 @@ ngx_http_foxgov_redis_drop(ngx_http_foxgov_transport_t *t, const char *why)
 {
     redisAsyncContext  *ac;
 
-    ac = t->ac;
+    ac = t->h.ac;
     if (ac == NULL) {
         return;
     }
@@ -821,7 +676,7 @@ ngx_http_foxgov_redis_drop(ngx_http_foxgov_transport_t *t, const char *why)
     t->setup = 0;
     redisAsyncFree(ac);
 
-    t->ac = NULL;
+    t->h.ac = NULL;
 
     ngx_http_foxgov_redis_schedule(t);
 }
@@ -852,7 +707,7 @@ ngx_http_foxgov_redis_reconnect(ngx_event_t *ev)
     ngx_connection_t             *c = ev->data;
     ngx_http_foxgov_transport_t  *t = c->data;
 
-    if (t->ac != NULL && t->connected) {
+    if (t->h.ac != NULL && t->connected) {
         if (t->draining == 0) {
             fg_spool_rewind(t->spool);
             ngx_http_foxgov_redis_drain(t);
@@ -955,15 +810,12 @@ ngx_http_foxgov_redis_flush(void)
         ngx_delete_posted_event(&t->send);
     }
 
-    if (t->ac == NULL || t->c == NULL || t->c->write->active) {
+    if (t->h.ac == NULL || t->h.c == NULL || t->h.c->write->active) {
         return;             /* none, or the write event writes the rest */
     }
 
-    /* a failed write calls back (the records go to the spool) and may end
-     * the context */
-    t->writing = 1;
-    redisAsyncHandleWrite(t->ac);
-    t->writing = 0;
+    /* a failed write calls back (the records go to the spool) */
+    ngx_http_foxgov_hiredis_write(&t->h);
 }
 
 
@@ -1008,7 +860,7 @@ ngx_http_foxgov_redis_on_sent(redisAsyncContext *ac, void *r, void *data)
 {
     redisReply                   *reply = r;
     ngx_http_foxgov_sent_t       *s = data;
-    ngx_http_foxgov_transport_t  *t = ac->ev.data;
+    ngx_http_foxgov_transport_t  *t = ac->data;
 
     t->inflight--;
 
@@ -1045,7 +897,7 @@ static void
 ngx_http_foxgov_redis_on_drained(redisAsyncContext *ac, void *r, void *data)
 {
     redisReply                   *reply = r;
-    ngx_http_foxgov_transport_t  *t = ac->ev.data;
+    ngx_http_foxgov_transport_t  *t = ac->data;
     fg_error_t                    err;
 
     (void) data;
@@ -1084,7 +936,7 @@ ngx_http_foxgov_redis_on_drained(redisAsyncContext *ac, void *r, void *data)
     ngx_http_foxgov_redis_drain(t);
 
     if (t->draining == 0 && t->drain_tail && t->spool != NULL
-        && fg_spool_entries(t->spool) > 0 && t->ac != NULL
+        && fg_spool_entries(t->spool) > 0 && t->h.ac != NULL
         && t->connected)
     {
         /* the drain reached the end and every entry is acknowledged */
@@ -1115,14 +967,14 @@ ngx_http_foxgov_redis_drain(ngx_http_foxgov_transport_t *t)
     u_char           *end, *rec;
     int               rc;
 
-    if (t->spool == NULL || !t->connected || t->ac == NULL) {
+    if (t->spool == NULL || !t->connected || t->h.ac == NULL) {
         return;
     }
 
     t->drain_tail = 0;
 
     for (n = 0; n < NGX_HTTP_FOXGOV_DRAIN_BATCH; n++) {
-        if (ngx_http_foxgov_redis_unwritten(t) >= t->conf->backlog) {
+        if (ngx_http_foxgov_hiredis_unwritten(&t->h) >= t->conf->backlog) {
             break;              /* Redis is behind: on with its replies */
         }
 
@@ -1157,7 +1009,7 @@ ngx_http_foxgov_redis_drain(ngx_http_foxgov_transport_t *t)
                                            e.tenant_len, e.hash, e.record,
                                            e.record_len, &rec);
 
-        if (redisAsyncFormattedCommand(t->ac,
+        if (redisAsyncFormattedCommand(t->h.ac,
                                        ngx_http_foxgov_redis_on_drained,
                                        NULL, (char *) t->scratch,
                                        (size_t) (end - t->scratch))
@@ -1322,22 +1174,6 @@ ngx_http_foxgov_spool_put(ngx_http_foxgov_transport_t *t,
 
 
 /*
- * The bytes hiredis holds that the socket has not taken: what grows in
- * the worker's memory when Redis reads more slowly than records come
- * (its fsync, its CPU).  Bounded by backlog=: beyond it records go to the
- * spool, on disk, and the drain sends them when Redis has caught up.
- * Unbounded, a sustained overload grew it to tens of MB, and hiredis
- * moves what is left to the front of it after every partial write.
- */
-static size_t
-ngx_http_foxgov_redis_unwritten(ngx_http_foxgov_transport_t *t)
-{
-    return (t->ac != NULL && t->ac->c.obuf != NULL)
-           ? sdslen(t->ac->c.obuf) : 0;
-}
-
-
-/*
  * May a record go to Redis directly?  Only behind everything the spool
  * holds: when it is empty, or when the drain has read all of it and its
  * XADDs are ahead on the same connection (so a steady flow of records
@@ -1346,18 +1182,18 @@ ngx_http_foxgov_redis_unwritten(ngx_http_foxgov_transport_t *t)
 static ngx_uint_t
 ngx_http_foxgov_redis_direct(ngx_http_foxgov_transport_t *t)
 {
-    if (!t->connected || t->ac == NULL) {
+    if (!t->connected || t->h.ac == NULL) {
         return 0;
     }
 
-    if (ngx_http_foxgov_redis_unwritten(t) >= t->conf->backlog) {
+    if (ngx_http_foxgov_hiredis_unwritten(&t->h) >= t->conf->backlog) {
         if (!t->behind) {
             t->behind = 1;
             ngx_log_error(NGX_LOG_WARN, t->log, 0,
                           "foxgov: redis is behind: %uz bytes of records "
                           "wait to be written (backlog=%uz); records go to "
                           "the spool until it catches up",
-                          ngx_http_foxgov_redis_unwritten(t),
+                          ngx_http_foxgov_hiredis_unwritten(&t->h),
                           t->conf->backlog);
         }
         return 0;
@@ -1526,7 +1362,7 @@ ngx_http_foxgov_redis_send(ngx_log_t *log, fg_record_type_t type,
                                        s->tenant_len, s->hash, rec, len,
                                        &s->record);
 
-    if (redisAsyncFormattedCommand(t->ac, ngx_http_foxgov_redis_on_sent, s,
+    if (redisAsyncFormattedCommand(t->h.ac, ngx_http_foxgov_redis_on_sent, s,
                                    (char *) s->cmd, (size_t) (end - s->cmd))
         != REDIS_OK)
     {
@@ -1814,7 +1650,7 @@ ngx_http_foxgov_spool_adopt_handler(ngx_event_t *ev)
         return;
     }
 
-    if (t->connected && t->ac != NULL && t->draining == 0
+    if (t->connected && t->h.ac != NULL && t->draining == 0
         && fg_spool_entries(t->spool) == 0
         && ngx_http_foxgov_spool_adopt(t->log, t->spool, t->spool_path,
                                        &t->spool_dir, t->spool_max) > 0)
@@ -1925,6 +1761,7 @@ ngx_http_foxgov_redis_start(ngx_cycle_t *cycle,
     t->adopt.cancelable = 1;
     t->spool_dir = fmcf->spool_dir;
     t->spool_max = fmcf->spool_max;
+    t->h.send = &t->send;           /* queued commands: one write a turn */
     t->send.handler = ngx_http_foxgov_redis_send_event;
     t->send.data = &t->dummy;
     t->send.log = t->log;
@@ -1971,10 +1808,10 @@ ngx_http_foxgov_redis_stop(ngx_cycle_t *cycle)
         ngx_delete_posted_event(&t->send);
     }
 
-    if (t->ac != NULL) {
+    if (t->h.ac != NULL) {
         /* what is waited for is spooled, for the next worker to adopt */
-        redisAsyncFree(t->ac);
-        t->ac = NULL;
+        redisAsyncFree(t->h.ac);
+        t->h.ac = NULL;
     }
 
     if (t->spool != NULL) {
