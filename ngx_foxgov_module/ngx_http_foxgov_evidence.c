@@ -166,11 +166,6 @@ ngx_http_foxgov_evidence_hold(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_ERROR;
-    }
-
     n = ngx_http_foxgov_call_room(r, ctx);
 
     rc = ngx_http_foxgov_redis_reserve(n, &err);
@@ -182,6 +177,12 @@ ngx_http_foxgov_evidence_hold(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "foxgov: no room in the spool for the evidence of "
                       "%s: %s", ctx->execution_id, err.msg);
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        ngx_http_foxgov_redis_release(n);
         return NGX_ERROR;
     }
 

@@ -65,27 +65,6 @@ sub call {
                   messages => [ { role => 'user', content => 'f' } ] });
 }
 
-sub wait_recorded {
-    my ($calls, $timeout) = @_;
-    my $deadline = time() + $timeout;
-    my @missing;
-    while (1) {
-        my %by;
-        my %tenants = map { $_ => 1 } values %$calls;
-        for my $t (keys %tenants) {
-            for my $e ($cluster->entries($t)) {
-                my ($x) = $e->{r} =~ /"execution_id":"([^"]+)"/;
-                $by{$x}{$e->{t}} = 1 if $x;
-            }
-        }
-        @missing = grep { my $x = $by{$_} // {};
-                          !($x->{AuthContext} && $x->{PolicyDecisionRecord}
-                            && $x->{ModelCallRecord}) } keys %$calls;
-        return @missing if !@missing || time() >= $deadline;
-        sleep 0.2;
-    }
-}
-
 my @tenants = map { "ft$_" } 1 .. 18;
 
 # --------------------------------------------- acknowledged with WAIT
@@ -100,7 +79,7 @@ my %calls;
         $calls{ $r->{headers}{'foxgov-execution-id'} } = $t
             if $r->{status} == 200;
     }
-    my @m = wait_recorded(\%calls, 15);
+    my @m = $cluster->wait_recorded(\%calls, 15);
     is(scalar @m, 0, 'every record on its master');
 }
 
@@ -158,7 +137,7 @@ my %calls;
     my $r = call($down[0], '/strict');
     is($r->{status}, 503, 'strict, the new master without a replica: 503');
     $fc{ $r->{headers}{'foxgov-execution-id'} } = $down[0];
-    my @m = wait_recorded({ map { $_ => $fc{$_} }
+    my @m = $cluster->wait_recorded({ map { $_ => $fc{$_} }
                             grep { $fc{$_} eq $up[0] } keys %fc }, 20);
     is(scalar @m, 0, 'the other masters\' tenants are recorded meanwhile');
 
@@ -168,7 +147,7 @@ my %calls;
     is($cluster->owner($down[0])->port, $replica->port,
        'the promoted replica stays master');
 
-    @m = wait_recorded({ %calls, %fc }, 30);
+    @m = $cluster->wait_recorded({ %calls, %fc }, 30);
     is(scalar @m, 0, 'no record lost across the failover (what the dead '
                      . 'master acknowledged was on its replica; the rest '
                      . 'was spooled)')
@@ -217,7 +196,7 @@ my %calls;
         last if call($t_m, '/strict')->{status} == 200;
         sleep 0.3;
     }
-    my @m = wait_recorded(\%calls, 20);
+    my @m = $cluster->wait_recorded(\%calls, 20);
     is(scalar @m, 0, 'once the replica is back, everything is recorded');
 }
 

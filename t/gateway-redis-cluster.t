@@ -77,29 +77,6 @@ sub metric {
     return $r->{body} =~ /^\Q$name\E (\d+)$/m ? $1 : undef;
 }
 
-# Wait until each call of $calls ({exec => tenant}) has its three records
-# in its tenant's stream.  Returns the calls still missing one.
-sub wait_recorded {
-    my ($calls, $timeout) = @_;
-    my $deadline = time() + $timeout;
-    my @missing;
-    while (1) {
-        my %by;
-        my %tenants = map { $_ => 1 } values %$calls;
-        for my $t (keys %tenants) {
-            for my $e ($cluster->entries($t)) {
-                my ($x) = $e->{r} =~ /"execution_id":"([^"]+)"/;
-                $by{$x}{$e->{t}} = 1 if $x;
-            }
-        }
-        @missing = grep { my $x = $by{$_} // {};
-                          !($x->{AuthContext} && $x->{PolicyDecisionRecord}
-                            && $x->{ModelCallRecord}) } keys %$calls;
-        return @missing if !@missing || time() >= $deadline;
-        sleep 0.2;
-    }
-}
-
 # Per tenant: no call record before its decision, no decision before its
 # AuthContext (stream order), and no record of another tenant.
 sub order_ok {
@@ -141,7 +118,7 @@ for my $round (1 .. 2) {
     }
 }
 is(scalar keys %calls, 48, '48 calls answered');
-my @missing = wait_recorded(\%calls, 20);
+my @missing = $cluster->wait_recorded(\%calls, 20);
 is(scalar @missing, 0, 'every call\'s three records are in Redis');
 
 {
@@ -193,7 +170,7 @@ is(metric('foxgov_evidence_records_total{result="spooled"}'), 0,
             if $r->{status} == 200;
     }
     is(scalar keys %rc, 8, 'served after the reload');
-    my @m = wait_recorded(\%rc, 15);
+    my @m = $cluster->wait_recorded(\%rc, 15);
     is(scalar @m, 0, 'and recorded by the new workers\' map');
     %calls = (%calls, %rc);
 }
@@ -242,7 +219,7 @@ is(metric('foxgov_evidence_records_total{result="spooled"}'), 0,
     is(scalar keys %mc, $n, 'every one of them answered 200');
     is($cluster->owner($t)->port, $to->port, "$t\'s slot is on the new node");
 
-    @missing = wait_recorded(\%mc, 20);
+    @missing = $cluster->wait_recorded(\%mc, 20);
     is(scalar @missing, 0,
        'no record lost across the migration (MOVED, ASK, spool)');
     is(order_ok($t, $other), 0, 'and in order per tenant');
@@ -278,7 +255,7 @@ is(metric('foxgov_evidence_records_total{result="spooled"}'), 0,
                                             ? ($f{t} => 1) : () } @e;
     ok($types{AuthContext} && $types{PolicyDecisionRecord},
        'its AuthContext and decision are on the new owner');
-    @missing = wait_recorded({ $x => $t }, 10);
+    @missing = $cluster->wait_recorded({ $x => $t }, 10);
     is(scalar @missing, 0, 'and its call record');
 }
 
@@ -309,7 +286,7 @@ is(metric('foxgov_evidence_records_total{result="spooled"}'), 0,
     my %upc = map { $_ => $kc{$_} } grep { my $x = $_;
                                            !grep { $_ eq $kc{$x} } @down }
               keys %kc;
-    @missing = wait_recorded(\%upc, 10);
+    @missing = $cluster->wait_recorded(\%upc, 10);
     is(scalar @missing, 0, 'the other masters\' tenants are recorded');
     ok((grep { -s $_ > 8 } glob "$spool/spool-*.fgs"),
        'the dead master\'s records are in the spool');
@@ -352,7 +329,7 @@ is(metric('foxgov_evidence_records_total{result="spooled"}'), 0,
     $victim->start;
     ok($cluster->wait_ok(30), 'the master is back, the cluster ok');
 
-    @missing = wait_recorded(\%kc, 30);
+    @missing = $cluster->wait_recorded(\%kc, 30);
     is(scalar @missing, 0, 'once it is back every call is recorded');
 
     # exact: each call's three records, once each (the spool was drained

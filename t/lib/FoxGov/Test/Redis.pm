@@ -364,6 +364,31 @@ sub entries {
     return $o->entries($tenant);
 }
 
+# Wait (at most $timeout s) until each model call of $calls ({execution
+# id => tenant}) has its AuthContext, PolicyDecisionRecord and
+# ModelCallRecord in its tenant's stream, on the node that owns it.
+# Returns the execution ids still missing one.
+sub wait_recorded {
+    my ($self, $calls, $timeout) = @_;
+    my $deadline = Time::HiRes::time() + $timeout;
+    my @missing;
+    while (1) {
+        my %by;
+        my %tenants = map { $_ => 1 } values %$calls;
+        for my $t (keys %tenants) {
+            for my $e ($self->entries($t)) {
+                my ($x) = $e->{r} =~ /"execution_id":"([^"]+)"/;
+                $by{$x}{ $e->{t} } = 1 if $x;
+            }
+        }
+        @missing = grep { my $x = $by{$_} // {};
+                          !($x->{AuthContext} && $x->{PolicyDecisionRecord}
+                            && $x->{ModelCallRecord}) } keys %$calls;
+        return @missing if !@missing || Time::HiRes::time() >= $deadline;
+        Time::HiRes::sleep(0.2);
+    }
+}
+
 # Tenants (of @tenants) whose stream is on each node: { port => [..] }.
 sub spread {
     my ($self, @tenants) = @_;
