@@ -460,6 +460,26 @@ ld_redis_entry(redisReply *x, ld_entry_t *e)
 }
 
 
+/*
+ * The head of an XREADGROUP of this consumer, COUNT cnt, into argv:
+ * the number of arguments it takes.  BLOCK and STREAMS follow it.
+ */
+static size_t
+ld_redis_xreadgroup_head(ld_redis_t *r, const char **argv, const char *cnt)
+{
+    size_t  k = 0;
+
+    argv[k++] = "XREADGROUP";
+    argv[k++] = "GROUP";
+    argv[k++] = r->group;
+    argv[k++] = r->consumer;
+    argv[k++] = "COUNT";
+    argv[k++] = cnt;
+
+    return k;
+}
+
+
 /* The XREADGROUP command of a read (argv malloc'd; free it). */
 static const char **
 ld_redis_read_argv(ld_redis_t *r, ld_stream_t *streams, size_t n,
@@ -474,13 +494,7 @@ ld_redis_read_argv(ld_redis_t *r, ld_stream_t *streams, size_t n,
         return NULL;
     }
 
-    k = 0;
-    argv[k++] = "XREADGROUP";
-    argv[k++] = "GROUP";
-    argv[k++] = r->group;
-    argv[k++] = r->consumer;
-    argv[k++] = "COUNT";
-    argv[k++] = cnt;
+    k = ld_redis_xreadgroup_head(r, argv, cnt);
     if (!pending && block_ms > 0) {
         argv[k++] = "BLOCK";
         argv[k++] = blk;
@@ -682,13 +696,7 @@ ld_redis_read_cluster(ld_redis_t *r, ld_stream_t *streams, size_t n,
             continue;
         }
 
-        k = 0;
-        argv[k++] = "XREADGROUP";
-        argv[k++] = "GROUP";
-        argv[k++] = r->group;
-        argv[k++] = r->consumer;
-        argv[k++] = "COUNT";
-        argv[k++] = cnt;
+        k = ld_redis_xreadgroup_head(r, argv, cnt);
         argv[k++] = "STREAMS";
 
         /* the streams of this one's slot, then their ids */

@@ -87,14 +87,6 @@ sub wait_rows {
     }
 }
 
-sub verify_ok {
-    my ($tenant, $n, $what) = @_;
-    my ($rc, $out, $err) = run_foxgov('verify', $uri, '--tenant', $tenant);
-    is($rc, 0, "$what: ${tenant}'s ledger verifies") or diag($err);
-    like($out, qr/verified: tenant $tenant, $n records, seq 1\.\.$n,/,
-         "$what: $tenant: $n records");
-}
-
 sub dlq_entries {
     my ($tenant) = @_;
     my $r = $cluster->owner($tenant)->client;
@@ -242,7 +234,7 @@ for my $t (@tenants) {
     my $n = $want{$t};
     is(ledger_shape($t), "$n $n $n $n", "$t: $n rows, dense seq, no twice");
 }
-verify_ok($_, $want{$_}, 'cluster') for @tenants[0 .. 3], $ta, $tb;
+$pg->verify_ok($_, $want{$_}, 'cluster') for @tenants[0 .. 3], $ta, $tb;
 
 unlike($a->log_text . $b->log_text, qr/\[(alert|crit)\]/i, 'no alert');
 

@@ -63,14 +63,6 @@ sub ledger_shape {
         . "FROM foxgov.ledger WHERE tenant_id = '$tenant'");
 }
 
-sub verify_ok {
-    my ($tenant, $n, $what) = @_;
-    my ($rc, $out, $err) = run_foxgov('verify', $uri, '--tenant', $tenant);
-    is($rc, 0, "$what: ${tenant}'s ledger verifies") or diag($err);
-    like($out, qr/verified: tenant $tenant, $n records, seq 1\.\.$n,/,
-         "$what: $tenant: $n records");
-}
-
 # "appended, duplicates, dead-lettered" of a daemon's last stopping line
 sub counts {
     my ($d) = @_;
@@ -113,7 +105,7 @@ feed($redis, 'beta', @beta);
 
     for my $t ([acme => \@acme], [beta => \@beta]) {
         my ($tenant, $recs) = @$t;
-        verify_ok($tenant, scalar @$recs, 'one daemon');
+        $pg->verify_ok($tenant, scalar @$recs, 'one daemon');
         is_deeply([ ledger_hashes($tenant) ], [ map { $_->[1] } @$recs ],
                   "$tenant: in stream order");
         is($r->xlen("foxgov:ev:{$tenant}"), 0,
@@ -205,7 +197,7 @@ feed($redis, 'beta', @beta);
            "$tenant: $n rows, seq 1..$n dense, each record once");
         ok(same_set([ ledger_hashes($tenant) ], [ map { $_->[1] } @$recs ]),
            "$tenant: exactly the records sent");
-        verify_ok($tenant, $n, 'two daemons');
+        $pg->verify_ok($tenant, $n, 'two daemons');
     }
 
     my @c = map { [ counts($_) ] } @d;
@@ -235,7 +227,7 @@ feed($redis, 'beta', @beta);
 
     is(ledger_shape('epsilon'), '900 900 900 900',
        'epsilon: 900 rows, dense, each record once');
-    verify_ok('epsilon', 900, 'every entry twice');
+    $pg->verify_ok('epsilon', 900, 'every entry twice');
 
     my @c = map { [ counts($_) ] } @d;
     is($c[0][0] + $c[1][0], 900, 'appended once between them');
@@ -269,7 +261,7 @@ feed($redis, 'beta', @beta);
 
     is($d->stop, 0, 'SIGTERM: it stops cleanly');
     is(ledger_shape('zeta'), '450 450 450 450', 'zeta: each record once');
-    verify_ok('zeta', 450, 'a restart');
+    $pg->verify_ok('zeta', 450, 'a restart');
     is(($r->xpending('foxgov:ev:{zeta}', 'foxgov-ledger'))[0], 0,
        'nothing left pending');
 }

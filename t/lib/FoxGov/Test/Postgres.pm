@@ -81,6 +81,19 @@ sub uri {
                    $o{db} // $self->{db});
 }
 
+# Test that `foxgov verify` passes a tenant's ledger in this database
+# (its default URI) with $n records, seq 1..$n; $what names the step.
+sub verify_ok {
+    my ($self, $tenant, $n, $what) = @_;
+    my ($rc, $out, $err) = FoxGov::Test::Fixtures::run_foxgov('verify',
+        $self->uri, '--tenant', $tenant);
+    Test::More::is($rc, 0, "$what: ${tenant}'s ledger verifies")
+        or Test::More::diag($err);
+    Test::More::like($out,
+        qr/verified: tenant $tenant, $n records, seq 1\.\.$n,/,
+        "$what: $tenant: $n records");
+}
+
 # The server's log so far.
 sub log {
     my ($self) = @_;
