@@ -67,8 +67,6 @@
 #define NGX_HTTP_FOXGOV_CLUSTER_BATCH       256         /* drain XADDs */
 #define NGX_HTTP_FOXGOV_CLUSTER_SCAN        4096        /* entries a turn */
 #define NGX_HTTP_FOXGOV_CLUSTER_ERR         129         /* an error kept */
-#define NGX_HTTP_FOXGOV_CLUSTER_STREAM_MAX  (sizeof("foxgov:ev:{}") \
-                                             + FG_TENANT_ID_MAX)
 
 
 typedef struct ngx_http_foxgov_cluster_s  ngx_http_foxgov_cluster_t;
@@ -120,7 +118,9 @@ struct ngx_http_foxgov_csent_s {
     char                           tenant[FG_TENANT_ID_MAX + 1];
     char                           hash[FG_SHA256_HEX_LEN + 1];
     size_t                         len;
-    u_char                         record[1];
+    u_char                        *record;      /* len bytes inside cmd */
+    size_t                         cmd_len;
+    u_char                         cmd[1];      /* the XADD (RESP) */
 };
 
 /* replicas=: the XADD's answer, kept until the WAIT after it answers */
@@ -786,11 +786,6 @@ static ngx_int_t
 ngx_http_foxgov_cluster_xadd(ngx_http_foxgov_node_t *n,
     ngx_http_foxgov_csent_t *s, ngx_uint_t asking)
 {
-    u_char       stream[NGX_HTTP_FOXGOV_CLUSTER_STREAM_MAX], obs[64], *p;
-    const char  *argv[11];
-    size_t       argvlen[11];
-    const char  *name;
-
     if (!n->ready || n->h.ac == NULL) {
         return NGX_ERROR;
     }
@@ -801,29 +796,11 @@ ngx_http_foxgov_cluster_xadd(ngx_http_foxgov_node_t *n,
         return NGX_ERROR;
     }
 
-    p = ngx_snprintf(stream, sizeof(stream), "foxgov:ev:{%*s}",
-                     s->tenant_len, s->tenant);
-    name = fg_record_type_name(s->type);
-
-    argv[0] = "XADD";           argvlen[0] = 4;
-    argv[1] = (char *) stream;  argvlen[1] = (size_t) (p - stream);
-    argv[2] = "*";              argvlen[2] = 1;
-    argv[3] = "t";              argvlen[3] = 1;
-    argv[4] = name;             argvlen[4] = ngx_strlen(name);
-    argv[5] = "h";              argvlen[5] = 1;
-    argv[6] = s->hash;          argvlen[6] = FG_SHA256_HEX_LEN;
-    argv[7] = "r";              argvlen[7] = 1;
-    argv[8] = (char *) s->record;  argvlen[8] = s->len;
-    argv[9] = "o";              argvlen[9] = 1;
-
-    p = ngx_snprintf(obs, sizeof(obs), "{\"gateway_pid\":%P}", ngx_pid);
-    argv[10] = (char *) obs;    argvlen[10] = (size_t) (p - obs);
-
-    if (redisAsyncCommandArgv(n->h.ac,
-                              n->cl->conf->replicas
-                              ? ngx_http_foxgov_cluster_on_xadd
-                              : ngx_http_foxgov_cluster_on_reply,
-                              s, 11, argv, argvlen)
+    if (redisAsyncFormattedCommand(n->h.ac,
+                                   n->cl->conf->replicas
+                                   ? ngx_http_foxgov_cluster_on_xadd
+                                   : ngx_http_foxgov_cluster_on_reply,
+                                   s, (char *) s->cmd, s->cmd_len)
         != REDIS_OK)
     {
         return NGX_ERROR;
@@ -857,7 +834,8 @@ ngx_http_foxgov_cluster_copy(ngx_log_t *log, fg_record_type_t type,
 {
     ngx_http_foxgov_csent_t  *s;
 
-    s = ngx_alloc(sizeof(ngx_http_foxgov_csent_t) + len, log);
+    s = ngx_alloc(sizeof(ngx_http_foxgov_csent_t)
+                  + ngx_http_foxgov_xadd_size(tenant_len, len), log);
     if (s == NULL) {
         return NULL;
     }
@@ -869,7 +847,11 @@ ngx_http_foxgov_cluster_copy(ngx_log_t *log, fg_record_type_t type,
     ngx_memcpy(s->hash, hash, FG_SHA256_HEX_LEN);
     s->hash[FG_SHA256_HEX_LEN] = '\0';
     s->len = len;
-    ngx_memcpy(s->record, rec, len);
+    /* formatted once: a redirected record is sent again as it is */
+    s->cmd_len = ngx_http_foxgov_xadd_format(s->cmd, type, s->tenant,
+                                             tenant_len, s->hash, rec, len,
+                                             &s->record)
+                 - s->cmd;
     s->slot = fg_stream_slot(tenant, tenant_len);
 
     return s;

@@ -622,6 +622,17 @@ ngx_int_t ngx_http_foxgov_redis_send(ngx_log_t *log, fg_record_type_t type,
     const ngx_str_t *tenant, const char *hash, const u_char *rec,
     size_t len, size_t reserved);
 ngx_int_t ngx_http_foxgov_redis_reserve(size_t n, fg_error_t *err);
+
+/* an XADD's bytes beyond its record's and tenant's (RESP framing, the
+ * type name, the hash, the "o" field): 200 or so, bounded generously */
+#define NGX_HTTP_FOXGOV_XADD_EXTRA          512
+#define ngx_http_foxgov_xadd_size(tenant_len, len)                            \
+    ((len) + (tenant_len) + NGX_HTTP_FOXGOV_XADD_EXTRA)
+
+/* A record's XADD, in RESP, as both transports send it (redis.c). */
+u_char *ngx_http_foxgov_xadd_format(u_char *p, fg_record_type_t type,
+    const char *tenant, size_t tenant_len, const char *hash,
+    const u_char *rec, size_t len, u_char **record);
 void ngx_http_foxgov_redis_release(size_t n);
 
 /*

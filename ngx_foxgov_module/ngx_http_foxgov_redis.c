@@ -51,14 +51,7 @@
 #define NGX_HTTP_FOXGOV_DRAIN_BATCH         256
 #define NGX_HTTP_FOXGOV_BACKLOG_DEFAULT     (4 * 1024 * 1024)
 #define NGX_HTTP_FOXGOV_BACKLOG_MIN         (64 * 1024)
-#define NGX_HTTP_FOXGOV_STREAM_MAX          (sizeof("foxgov:ev:{}") \
-                                             + FG_TENANT_ID_MAX)
 
-/* an XADD's bytes beyond its record's and tenant's (RESP framing, the
- * type name, the hash, the "o" field): 200 or so, bounded generously */
-#define NGX_HTTP_FOXGOV_XADD_EXTRA          512
-#define ngx_http_foxgov_xadd_size(tenant_len, len)                            \
-    ((len) + (tenant_len) + NGX_HTTP_FOXGOV_XADD_EXTRA)
 
 
 typedef struct ngx_http_foxgov_sent_s  ngx_http_foxgov_sent_t;
@@ -107,8 +100,6 @@ typedef struct {
 
     ngx_uint_t                     batch;       /* records wait for _flush */
 
-    u_char                         obs[32];     /* the "o" field */
-    size_t                         obs_len;
     u_char                        *scratch;     /* a drained XADD */
     size_t                         scratch_size;
 
@@ -140,9 +131,6 @@ static void ngx_http_foxgov_redis_drop(ngx_http_foxgov_transport_t *t,
 static void ngx_http_foxgov_redis_drain(ngx_http_foxgov_transport_t *t);
 static void ngx_http_foxgov_redis_retry(ngx_http_foxgov_transport_t *t);
 static void ngx_http_foxgov_redis_ready(ngx_http_foxgov_transport_t *t);
-static u_char *ngx_http_foxgov_redis_format(ngx_http_foxgov_transport_t *t,
-    u_char *p, fg_record_type_t type, const char *tenant, size_t tenant_len,
-    const char *hash, const u_char *rec, size_t len, u_char **record);
 static void ngx_http_foxgov_redis_send_event(ngx_event_t *ev);
 static ngx_http_foxgov_sent_t *ngx_http_foxgov_sent_alloc(
     ngx_http_foxgov_transport_t *t, size_t size);
@@ -758,15 +746,25 @@ ngx_http_foxgov_redis_waiting(ngx_http_foxgov_transport_t *t)
 /*
  * The XADD of a record to foxgov:ev:{tenant}, in RESP as hiredis would
  * format it, written at p (ngx_http_foxgov_xadd_size() bytes are enough);
- * *record is where the record's bytes are in it.  Returns the end.
+ * *record is where the record's bytes are in it.  Returns the end.  The
+ * one writer of the stream's entries (DESIGN.md "Evidence transport"),
+ * for both transports.
  */
-static u_char *
-ngx_http_foxgov_redis_format(ngx_http_foxgov_transport_t *t, u_char *p,
-    fg_record_type_t type, const char *tenant, size_t tenant_len,
-    const char *hash, const u_char *rec, size_t len, u_char **record)
+u_char *
+ngx_http_foxgov_xadd_format(u_char *p, fg_record_type_t type,
+    const char *tenant, size_t tenant_len, const char *hash,
+    const u_char *rec, size_t len, u_char **record)
 {
-    size_t       n;
-    const char  *name;
+    size_t            n;
+    const char       *name;
+    static u_char     obs[32];          /* the "o" field, per worker */
+    static size_t     obs_len;
+    static ngx_pid_t  obs_pid;
+
+    if (obs_pid != ngx_pid) {
+        obs_len = ngx_sprintf(obs, "{\"gateway_pid\":%P}", ngx_pid) - obs;
+        obs_pid = ngx_pid;
+    }
 
     name = fg_record_type_name(type);
     n = ngx_strlen(name);
@@ -782,8 +780,8 @@ ngx_http_foxgov_redis_format(ngx_http_foxgov_transport_t *t, u_char *p,
     p = ngx_sprintf(p, "\r\n$1\r\nr\r\n$%uz\r\n", len);
     *record = p;
     p = ngx_cpymem(p, rec, len);
-    p = ngx_sprintf(p, "\r\n$1\r\no\r\n$%uz\r\n", t->obs_len);
-    p = ngx_cpymem(p, t->obs, t->obs_len);
+    p = ngx_sprintf(p, "\r\n$1\r\no\r\n$%uz\r\n", obs_len);
+    p = ngx_cpymem(p, obs, obs_len);
     *p++ = '\r';
     *p++ = '\n';
 
@@ -1005,7 +1003,7 @@ ngx_http_foxgov_redis_drain(ngx_http_foxgov_transport_t *t)
             t->scratch_size = size;
         }
 
-        end = ngx_http_foxgov_redis_format(t, t->scratch, e.type, e.tenant,
+        end = ngx_http_foxgov_xadd_format(t->scratch, e.type, e.tenant,
                                            e.tenant_len, e.hash, e.record,
                                            e.record_len, &rec);
 
@@ -1358,7 +1356,7 @@ ngx_http_foxgov_redis_send(ngx_log_t *log, fg_record_type_t type,
     ngx_memcpy(s->hash, hash, FG_SHA256_HEX_LEN);
     s->hash[FG_SHA256_HEX_LEN] = '\0';
     s->len = len;
-    end = ngx_http_foxgov_redis_format(t, s->cmd, type, s->tenant,
+    end = ngx_http_foxgov_xadd_format(s->cmd, type, s->tenant,
                                        s->tenant_len, s->hash, rec, len,
                                        &s->record);
 
@@ -1765,9 +1763,6 @@ ngx_http_foxgov_redis_start(ngx_cycle_t *cycle,
     t->send.handler = ngx_http_foxgov_redis_send_event;
     t->send.data = &t->dummy;
     t->send.log = t->log;
-
-    t->obs_len = ngx_sprintf(t->obs, "{\"gateway_pid\":%P}", ngx_pid)
-                 - t->obs;
 
     t->spool = ngx_http_foxgov_spool_create(t->log, &fmcf->spool_dir,
                                             fmcf->spool_max, t->spool_path);
