@@ -1406,44 +1406,21 @@ ngx_http_foxgov_cluster_spool_put(ngx_http_foxgov_cluster_t *cl,
     fg_record_type_t type, const char *tenant, size_t tenant_len,
     const char *hash, const u_char *rec, size_t len, size_t reserved)
 {
-    fg_spool_entry_t  e;
-    fg_error_t        err;
-
-    ngx_memzero(&e, sizeof(e));
-    e.type = type;
-    e.tenant = tenant;
-    e.tenant_len = tenant_len;
-    e.hash = hash;
-    e.record = rec;
-    e.record_len = len;
-
-    /* the room held for it, if any, is what it takes */
-    if (cl->spool == NULL
-        || fg_spool_append_reserved(cl->spool, &e, reserved, &err) != FG_OK)
+    if (ngx_http_foxgov_spool_keep(cl->log, cl->spool, &cl->flush,
+                                   cl->exiting, type, tenant, tenant_len,
+                                   hash, rec, len, reserved)
+        != NGX_OK)
     {
-        ngx_http_foxgov_metrics_add(NGX_HTTP_FOXGOV_METRIC_FAILED);
-        ngx_log_error(NGX_LOG_ALERT, cl->log, 0,
-                      "foxgov: a %s record (%*s) is neither in redis nor in "
-                      "the spool: %s", fg_record_type_name(type),
-                      (size_t) FG_SHA256_HEX_LEN, hash,
-                      cl->spool == NULL ? "no spool" : err.msg);
         return NGX_ERROR;
     }
 
     cl->spooled[fg_stream_slot(tenant, tenant_len)]++;
     cl->pending++;
 
-    ngx_http_foxgov_metrics_add(NGX_HTTP_FOXGOV_METRIC_SPOOLED);
     ngx_http_foxgov_cluster_metrics(cl);
 
     if (cl->exiting) {
-        ngx_http_foxgov_cluster_flush(&cl->flush);
         return NGX_OK;
-    }
-
-    if (!cl->flush.posted) {
-        /* one fsync for every record of this turn of the event loop */
-        ngx_post_event(&cl->flush, &ngx_posted_events);
     }
 
     if (cl->drain_active) {

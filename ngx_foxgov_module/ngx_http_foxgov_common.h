@@ -561,6 +561,10 @@ fg_spool_t *ngx_http_foxgov_spool_create(ngx_log_t *log, ngx_str_t *dir,
 uint64_t ngx_http_foxgov_spool_adopt(ngx_log_t *log, fg_spool_t *spool,
     u_char *own, ngx_str_t *dir, uint64_t max);
 void ngx_http_foxgov_spool_sync(ngx_log_t *log, fg_spool_t *spool);
+ngx_int_t ngx_http_foxgov_spool_keep(ngx_log_t *log, fg_spool_t *spool,
+    ngx_event_t *flush, ngx_uint_t exiting, fg_record_type_t type,
+    const char *tenant, size_t tenant_len, const char *hash,
+    const u_char *rec, size_t len, size_t reserved);
 ngx_int_t ngx_http_foxgov_spool_hold(ngx_log_t *log, fg_spool_t *spool,
     fg_record_type_t type, const char *hash, size_t tenant_len, size_t len,
     size_t reserved, size_t *held);

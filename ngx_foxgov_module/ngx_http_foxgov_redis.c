@@ -1124,30 +1124,14 @@ ngx_http_foxgov_spool_put(ngx_http_foxgov_transport_t *t,
     fg_record_type_t type, const char *tenant, size_t tenant_len,
     const char *hash, const u_char *rec, size_t len, size_t reserved)
 {
-    fg_spool_entry_t  e;
-    fg_error_t        err;
-
-    ngx_memzero(&e, sizeof(e));
-    e.type = type;
-    e.tenant = tenant;
-    e.tenant_len = tenant_len;
-    e.hash = hash;
-    e.record = rec;
-    e.record_len = len;
-
-    /* the room held for it, if any, is what it takes */
-    if (t->spool == NULL
-        || fg_spool_append_reserved(t->spool, &e, reserved, &err) != FG_OK)
+    if (ngx_http_foxgov_spool_keep(t->log, t->spool, &t->flush, t->exiting,
+                                   type, tenant, tenant_len, hash, rec, len,
+                                   reserved)
+        != NGX_OK)
     {
-        ngx_http_foxgov_metrics_add(NGX_HTTP_FOXGOV_METRIC_FAILED);
-        ngx_log_error(NGX_LOG_ALERT, t->log, 0,
-                      "foxgov: a %s record (%s) is neither in redis nor in "
-                      "the spool: %s", fg_record_type_name(type), hash,
-                      t->spool == NULL ? "no spool" : err.msg);
         return NGX_ERROR;
     }
 
-    ngx_http_foxgov_metrics_add(NGX_HTTP_FOXGOV_METRIC_SPOOLED);
     ngx_http_foxgov_metrics_worker(ngx_http_foxgov_spool_used(t->spool),
                                    t->connected);
 
@@ -1159,12 +1143,53 @@ ngx_http_foxgov_spool_put(ngx_http_foxgov_transport_t *t,
         ngx_http_foxgov_redis_retry(t);
     }
 
-    if (t->exiting) {
-        ngx_http_foxgov_spool_flush(&t->flush);
+    return NGX_OK;
+}
 
-    } else if (!t->flush.posted) {
-        /* one fsync for every record of this turn of the event loop */
-        ngx_post_event(&t->flush, &ngx_posted_events);
+
+/*
+ * Append a record to a worker's spool, into the room held for it if any;
+ * both transports' spool_put.  NGX_ERROR when it could not be kept (a full
+ * spool, a full disk): logged at alert with its envelope_hash and counted
+ * as failed.  Its fsync is the flush event's, posted once for every record
+ * of this turn of the event loop (at once when the worker is exiting).
+ */
+ngx_int_t
+ngx_http_foxgov_spool_keep(ngx_log_t *log, fg_spool_t *spool,
+    ngx_event_t *flush, ngx_uint_t exiting, fg_record_type_t type,
+    const char *tenant, size_t tenant_len, const char *hash,
+    const u_char *rec, size_t len, size_t reserved)
+{
+    fg_spool_entry_t  e;
+    fg_error_t        err;
+
+    ngx_memzero(&e, sizeof(e));
+    e.type = type;
+    e.tenant = tenant;
+    e.tenant_len = tenant_len;
+    e.hash = hash;
+    e.record = rec;
+    e.record_len = len;
+
+    if (spool == NULL
+        || fg_spool_append_reserved(spool, &e, reserved, &err) != FG_OK)
+    {
+        ngx_http_foxgov_metrics_add(NGX_HTTP_FOXGOV_METRIC_FAILED);
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "foxgov: a %s record (%*s) is neither in redis nor in "
+                      "the spool: %s", fg_record_type_name(type),
+                      (size_t) FG_SHA256_HEX_LEN, hash,
+                      spool == NULL ? "no spool" : err.msg);
+        return NGX_ERROR;
+    }
+
+    ngx_http_foxgov_metrics_add(NGX_HTTP_FOXGOV_METRIC_SPOOLED);
+
+    if (exiting) {
+        flush->handler(flush);
+
+    } else if (!flush->posted) {
+        ngx_post_event(flush, &ngx_posted_events);
     }
 
     return NGX_OK;
