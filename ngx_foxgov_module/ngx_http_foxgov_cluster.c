@@ -162,8 +162,7 @@ struct ngx_http_foxgov_cluster_s {
 
     fg_spool_t                    *spool;
     u_char                         spool_path[NGX_MAX_PATH];
-    ngx_str_t                      spool_dir;
-    uint64_t                       spool_max;
+    ngx_http_foxgov_main_conf_t   *fmcf;        /* foxgov_spool's dir, max */
     uint64_t                       pending;     /* entries not done */
     u_char                        *done;        /* a bit per entry */
     size_t                         done_size;   /* bytes of it */
@@ -1795,7 +1794,7 @@ ngx_http_foxgov_cluster_adopt(ngx_http_foxgov_cluster_t *cl)
     uint64_t  n;
 
     n = ngx_http_foxgov_spool_adopt(cl->log, cl->spool, cl->spool_path,
-                                    &cl->spool_dir, cl->spool_max);
+                                    &cl->fmcf->spool_dir, cl->fmcf->spool_max);
     ngx_http_foxgov_cluster_count(cl);
 
     return n;
@@ -1880,11 +1879,10 @@ ngx_http_foxgov_cluster_start(ngx_cycle_t *cycle,
                                   ngx_http_foxgov_cluster_adopt_handler,
                                   &cl->dummy, 1);
 
-    cl->spool_dir = fmcf->spool_dir;
-    cl->spool_max = fmcf->spool_max;
+    cl->fmcf = fmcf;
 
-    cl->spool = ngx_http_foxgov_spool_create(cl->log, &cl->spool_dir,
-                                             cl->spool_max, cl->spool_path);
+    cl->spool = ngx_http_foxgov_spool_create(cl->log, &cl->fmcf->spool_dir,
+                                             cl->fmcf->spool_max, cl->spool_path);
     if (cl->spool == NULL) {
         return NGX_ERROR;
     }

@@ -115,8 +115,7 @@ typedef struct {
 
     fg_spool_t                    *spool;
     u_char                         spool_path[NGX_MAX_PATH];
-    ngx_str_t                      spool_dir;
-    uint64_t                       spool_max;
+    ngx_http_foxgov_main_conf_t   *fmcf;        /* foxgov_spool's dir, max */
 
     ngx_http_foxgov_wait_t        *waiting;     /* the call emitting now */
 } ngx_http_foxgov_transport_t;
@@ -1676,7 +1675,7 @@ ngx_http_foxgov_spool_adopt_handler(ngx_event_t *ev)
     if (t->connected && t->h.ac != NULL && t->draining == 0
         && fg_spool_entries(t->spool) == 0
         && ngx_http_foxgov_spool_adopt(t->log, t->spool, t->spool_path,
-                                       &t->spool_dir, t->spool_max) > 0)
+                                       &t->fmcf->spool_dir, t->fmcf->spool_max) > 0)
     {
         fg_spool_rewind(t->spool);
         ngx_http_foxgov_redis_drain(t);
@@ -1782,8 +1781,7 @@ ngx_http_foxgov_redis_start(ngx_cycle_t *cycle,
     t->adopt.data = &t->dummy;
     t->adopt.log = t->log;
     t->adopt.cancelable = 1;
-    t->spool_dir = fmcf->spool_dir;
-    t->spool_max = fmcf->spool_max;
+    t->fmcf = fmcf;
     t->h.send = &t->send;           /* queued commands: one write a turn */
     t->send.handler = ngx_http_foxgov_redis_send_event;
     t->send.data = &t->dummy;
@@ -1796,7 +1794,7 @@ ngx_http_foxgov_redis_start(ngx_cycle_t *cycle,
     }
 
     (void) ngx_http_foxgov_spool_adopt(t->log, t->spool, t->spool_path,
-                                       &t->spool_dir, t->spool_max);
+                                       &t->fmcf->spool_dir, t->fmcf->spool_max);
 
     ngx_http_foxgov_transport = t;
 
