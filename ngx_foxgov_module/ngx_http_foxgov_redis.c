@@ -22,17 +22,17 @@
  * holds but for one case: a record Redis refused (an error reply) is
  * spooled behind records acknowledged after it.
  *
- * hiredis 0.14 on nginx (docs/development.md): the context's fd is
- * wrapped in an ngx_connection_t for its events, level-triggered (hiredis
- * reads once per call); a command queued while connected is not given a
- * write event: it is written by ngx_http_foxgov_redis_flush() (at once,
- * or at the end of a batch, or at the end of the loop's turn), and the
- * write event is added only when the socket did not take it all; the
- * XADDs are formatted here (RESP) and queued preformatted; the cleanup callback takes the events away and
- * never closes the fd (hiredis does); connecting again happens from a
- * timer with backoff and jitter, never from inside a callback; hiredis 0.14
- * has no timeouts of its own, so a timer per connection attempt and per
- * reply waited for frees the context when they pass.
+ * hiredis 0.14 on nginx: the adapter is ngx_http_foxgov_hiredis.c,
+ * shared with the cluster form; given this transport's send event, a
+ * command queued while connected is written by
+ * ngx_http_foxgov_redis_flush() (at once, or at the end of a batch, or at
+ * the end of the loop's turn), and the write event is added only when the
+ * socket did not take it all.  The XADDs are formatted here (RESP,
+ * ngx_http_foxgov_xadd_format(), the one writer of the stream's entries
+ * for both forms) and queued preformatted.  Connecting again happens from
+ * a timer with backoff and jitter, never from inside a callback; hiredis
+ * 0.14 has no timeouts of its own, so a timer per connection attempt and
+ * per reply waited for frees the context when they pass.
  */
 
 
